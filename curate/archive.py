@@ -1,0 +1,687 @@
+"""Reading web archives: WARC (0.17-1.1), legacy ARC v1/v2, WET and WAT.
+
+Two readers share one record type:
+
+* **FastWARC** on the hot path. It reads gzip WARC several times faster than a
+  Python parser, but refuses ARC and stops at the first damaged record.
+* **A lenient reader** written here for everything FastWARC refuses: ARC files
+  (Common Crawl's 2008-2009 crawls included), truncated files and records, a
+  wrong ``Content-Length`` (we resynchronise on the next record header), corrupt
+  gzip members, garbage between records.
+
+``iter_records`` starts with FastWARC and, on its first error, hands over to the
+lenient reader from the start of the file, skipping the records already
+yielded (matched by WARC-Record-ID), so a damaged file loses only what is
+really unreadable. Every problem is reported as an ``ArchiveError`` with the
+file, byte offset and reason; the iteration itself never raises for bad input.
+
+>>> errors = []
+>>> recs = list(iter_records("tests/data/sample.warc.gz", errors))   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Callable, Iterator
+
+from curate.stats import Counters
+
+# Read size for the lenient reader's decompressed buffer.
+_CHUNK = 1 << 20
+# A WARC/ARC header block longer than this is not a header: resynchronise.
+_MAX_HEADER = 64 * 1024
+# Records larger than this are cut (and marked truncated); Common Crawl itself
+# truncates payloads at 1 MiB, so 64 MiB only guards memory against garbage
+# Content-Length values.
+MAX_RECORD_BYTES = 64 * 1024 * 1024
+
+
+@dataclass
+class ArchiveRecord:
+    """One record of a web archive, in the reader-independent form stages use.
+
+    ``block`` is the record content: for WARC ``response`` records the full HTTP
+    message (status line, headers, body); for ``resource``/``conversion`` the
+    payload itself; for ARC records the HTTP message as archived.
+    """
+
+    file: str
+    offset: int  # byte offset of the record (of its gzip member for .gz files)
+    record_type: str  # response, resource, conversion, metadata, request, revisit, warcinfo, ...
+    block: bytes
+    record_id: str = ""
+    url: str = ""
+    date: str = ""  # ISO 8601 as found (WARC-Date, or ARC 14-digit date converted)
+    content_type: str = ""  # WARC Content-Type (e.g. application/http; msgtype=response)
+    headers: dict[str, str] = field(default_factory=dict)
+    truncated: str = ""  # "" if complete, else why the block is incomplete
+    index: int = 0  # position of the record in the file (0-based), for ids of ARC records
+
+
+@dataclass
+class ArchiveError:
+    """A problem found while reading: the file, where, and what."""
+
+    file: str
+    offset: int
+    reason: str
+    record_id: str = ""
+
+    def to_json(self) -> dict:
+        out = {"file": self.file, "offset": self.offset, "reason": self.reason}
+        if self.record_id:
+            out["record_id"] = self.record_id
+        return out
+
+    def __str__(self) -> str:
+        return f"{self.file}: offset {self.offset}: {self.reason}"
+
+
+class NotAnArchiveError(ValueError):
+    """The file holds no archive records at all (e.g. a gzipped HTML page)."""
+
+
+ErrorSink = Callable[[ArchiveError], None]
+
+
+def _sink(errors) -> ErrorSink:
+    if errors is None:
+        return lambda e: None
+    if callable(errors):
+        return errors
+    return errors.append
+
+
+# --------------------------------------------------------------------------- sniffing
+
+_WARC_MAGIC = b"WARC/"
+_ARC_MAGIC = b"filedesc://"
+
+
+def _head(path: str, n: int = 64) -> tuple[bytes, bool]:
+    """The first ``n`` bytes of the (decompressed) file, and whether it is gzip."""
+    with open(path, "rb") as fh:
+        raw = fh.read(max(n, 4096))
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            return d.decompress(raw, n), True
+        except zlib.error:
+            return b"", True
+    return raw[:n], False
+
+
+def sniff(path: str) -> str:
+    """Return 'warc', 'arc' or 'unknown' from the first bytes of the file."""
+    head, _ = _head(path)
+    head = head.lstrip(b"\r\n\x00 ")
+    if head.startswith(_WARC_MAGIC):
+        return "warc"
+    if head.startswith(_ARC_MAGIC):
+        return "arc"
+    return "unknown"
+
+
+# --------------------------------------------------------------------------- public entry
+
+def iter_records(
+    path: str | os.PathLike,
+    errors=None,
+    counters: Counters | None = None,
+    prefer_fastwarc: bool = True,
+) -> Iterator[ArchiveRecord]:
+    """Yield every recoverable record of a WARC/ARC/WET/WAT file.
+
+    ``errors`` is a list (appended to) or a callable receiving ``ArchiveError``s.
+    Raises ``NotAnArchiveError`` (before yielding anything) when the file is not a
+    web archive at all, and ``OSError`` when it cannot be opened.
+    """
+    path = str(path)
+    report = _sink(errors)
+    counters = counters if counters is not None else Counters()
+    kind = sniff(path)
+    if kind == "unknown":
+        head, gz = _head(path, 40)
+        what = "gzip data" if gz else "data"
+        raise NotAnArchiveError(
+            f"{path}: not a WARC or ARC file (no archive record found; {what} starts with {head[:24]!r})"
+        )
+    if kind == "arc":
+        counters.inc("read:files:arc")
+        yield from _LenientReader(path, report, counters).arc_records()
+        return
+    counters.inc("read:files:warc")
+    seen: set[str] = set()
+    if prefer_fastwarc:
+        try:
+            for rec in _fastwarc_records(path, report, counters):
+                if rec.record_id:
+                    seen.add(rec.record_id)
+                yield rec
+            counters.inc("read:reader:fastwarc")
+            return
+        except (OSError, ValueError) as exc:
+            # FastWARC stops at the first damaged record: re-read leniently and
+            # skip what it already gave us.
+            counters.inc("read:reader:lenient")
+            # Not an error entry of its own: the lenient reader reports what is
+            # really wrong, with its offset.
+            counters.inc("read:fastwarc_fallback")
+            first = len(seen)
+            for rec in _LenientReader(path, report, counters).warc_records():
+                if rec.record_id and rec.record_id in seen:
+                    continue
+                if not rec.record_id and rec.index < first:
+                    continue
+                yield rec
+            return
+    counters.inc("read:reader:lenient")
+    yield from _LenientReader(path, report, counters).warc_records()
+
+
+# --------------------------------------------------------------------------- FastWARC
+
+def _fastwarc_records(path: str, report: ErrorSink, counters: Counters) -> Iterator[ArchiveRecord]:
+    from fastwarc.warc import ArchiveIterator
+
+    with open(path, "rb") as fh:
+        # parse_http=False: we parse HTTP ourselves so both readers decode the
+        # same way; quirks_mode off so any damage sends us to the lenient reader,
+        # which records what it finds.
+        for i, rec in enumerate(ArchiveIterator(fh, parse_http=False, quirks_mode=False)):
+            h = rec.headers
+            block = rec.reader.read()
+            clen = h.get("Content-Length")
+            truncated = ""
+            if clen is not None and clen.strip().isdigit() and len(block) < int(clen):
+                # the file ends inside this record (FastWARC gives what there is)
+                truncated = "length"
+                counters.inc("read:errors")
+                report(ArchiveError(path, rec.stream_pos, f"record truncated: {len(block)} of {clen.strip()} bytes",
+                                    _clean_id(h.get("WARC-Record-ID") or "")))
+            yield ArchiveRecord(
+                file=path,
+                offset=rec.stream_pos,
+                record_type=_record_type(h.get("WARC-Type")),
+                block=block,
+                record_id=_clean_id(h.get("WARC-Record-ID") or ""),
+                url=_clean_uri(h.get("WARC-Target-URI") or ""),
+                date=_clean_date(h.get("WARC-Date") or ""),
+                content_type=h.get("Content-Type") or "",
+                headers={k: v for k, v in h.items()},
+                truncated=truncated or (h.get("WARC-Truncated") or ""),
+                index=i,
+            )
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _record_type(value: str | None) -> str:
+    return (value or "unknown").strip().lower() or "unknown"
+
+
+def _clean_id(value: str) -> str:
+    value = value.strip()
+    if value.startswith("<") and value.endswith(">"):
+        value = value[1:-1]
+    return value
+
+
+def _clean_uri(value: str) -> str:
+    # wget writes <http://...>; some writers leave spaces in (kept, but stripped at the ends)
+    value = value.strip()
+    if value.startswith("<") and value.endswith(">"):
+        value = value[1:-1].strip()
+    return value
+
+
+def _clean_date(value: str) -> str:
+    value = value.strip()
+    if not value or value.lower() in ("null", "none", "-"):
+        return ""
+    return value
+
+
+def arc_date_to_iso(value: str) -> str:
+    """'20080509190241' -> '2008-05-09T19:02:41Z'; longer digit runs are cut to 14."""
+    digits = value.strip()
+    if len(digits) < 8 or not digits[:14].isdigit():
+        return ""
+    d = (digits + "000000")[:14]
+    return f"{d[0:4]}-{d[4:6]}-{d[6:8]}T{d[8:10]}:{d[10:12]}:{d[12:14]}Z"
+
+
+# --------------------------------------------------------------------------- byte source
+
+class _Source:
+    """Decompressed bytes of a file with gzip member bookkeeping.
+
+    Handles plain files, per-record gzip (many members), one-stream gzip, a
+    truncated last member and corrupt members (skipped to the next gzip magic).
+    ``member_offset(pos)`` maps a decompressed position to the compressed
+    offset of the gzip member holding it, which is what a Common Crawl index
+    calls a record's offset.
+    """
+
+    def __init__(self, path: str, report: ErrorSink):
+        self.path = path
+        self.report = report
+        self.fh: BinaryIO = open(path, "rb")
+        first = self.fh.read(2)
+        self.fh.seek(0)
+        self.gzip = first == b"\x1f\x8b"
+        self.buf = bytearray()
+        self.base = 0  # decompressed offset of buf[0]
+        self.eof = False
+        self._raw_pos = 0
+        self._members: list[tuple[int, int]] = [(0, 0)]  # (decompressed start, compressed start)
+        self._d = zlib.decompressobj(16 + zlib.MAX_WBITS) if self.gzip else None
+        self._member_has_data = False
+
+    def close(self) -> None:
+        self.fh.close()
+
+    def member_offset(self, pos: int) -> int:
+        """The offset to report for a record starting at decompressed ``pos``.
+
+        For a gzip member that starts exactly at the record (one member per
+        record, as Common Crawl writes them) that is the member's compressed
+        offset, which is what a CDX index gives; otherwise (plain files, one
+        gzip stream for the whole file) the offset in the decompressed stream.
+        """
+        if not self.gzip:
+            return pos
+        for dstart, cstart in reversed(self._members):
+            if dstart <= pos:
+                return cstart if dstart == pos else pos
+        return pos
+
+    def _fill(self) -> bool:
+        """Append more decompressed bytes to buf; False at end of file."""
+        if self.eof:
+            return False
+        raw = self.fh.read(_CHUNK)
+        if not self.gzip:
+            if not raw:
+                self.eof = True
+                return False
+            self.buf += raw
+            self._raw_pos += len(raw)
+            return True
+        if not raw:
+            if self._member_has_data and self._d is not None and not self._d.eof:
+                self.report(ArchiveError(self.path, self._members[-1][1],
+                                         "gzip stream truncated (last member incomplete)"))
+            self.eof = True
+            return False
+        data = raw
+        chunk_start = self._raw_pos
+        self._raw_pos += len(raw)
+        consumed_in_chunk = 0
+        while data:
+            try:
+                out = self._d.decompress(data)
+            except zlib.error as exc:
+                # corrupt member: find the next gzip header and carry on from there
+                where = self._members[-1][1]
+                nxt = raw.find(b"\x1f\x8b\x08", consumed_in_chunk + 1)
+                self.report(ArchiveError(self.path, where, f"corrupt gzip member ({exc}); skipped"))
+                if nxt < 0:
+                    return True
+                consumed_in_chunk = nxt
+                data = raw[nxt:]
+                self._new_member(chunk_start + nxt)
+                continue
+            if out:
+                self._member_has_data = True
+                self.buf += out
+            if self._d.eof:
+                rest = self._d.unused_data
+                consumed_in_chunk = len(raw) - len(rest)
+                self._new_member(chunk_start + consumed_in_chunk)
+                # skip NUL/whitespace padding between members
+                stripped = rest.lstrip(b"\x00\r\n ")
+                consumed_in_chunk += len(rest) - len(stripped)
+                if stripped and stripped[:2] != b"\x1f\x8b":
+                    # plain bytes after a gzip member: treat them as data (rare mixed files)
+                    self.report(ArchiveError(self.path, chunk_start + consumed_in_chunk,
+                                             "non-gzip bytes between gzip members; skipped to next member"))
+                    nxt = stripped.find(b"\x1f\x8b\x08")
+                    if nxt < 0:
+                        data = b""
+                        break
+                    consumed_in_chunk += nxt
+                    stripped = stripped[nxt:]
+                self._members[-1] = (len(self.buf) + self.base, chunk_start + consumed_in_chunk)
+                data = stripped
+            else:
+                data = b""
+        return True
+
+    def _new_member(self, cstart: int) -> None:
+        self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._member_has_data = False
+        self._members.append((len(self.buf) + self.base, cstart))
+        # keep the member table small: only members that may still be looked up
+        if len(self._members) > 4096:
+            self._members = self._members[-2048:]
+
+    def ensure(self, pos: int, n: int) -> bool:
+        """Make buf hold [pos, pos+n) if the file has it; False if it ends first."""
+        while pos + n > self.base + len(self.buf):
+            if not self._fill():
+                return False
+        return True
+
+    def find(self, needle: bytes | re.Pattern, start: int, limit: int | None = None) -> int:
+        """Absolute position of the first match at or after ``start`` (-1 if none)."""
+        scanned = start
+        while True:
+            rel = scanned - self.base
+            if isinstance(needle, bytes):
+                i = self.buf.find(needle, rel)
+                hit = i + self.base if i >= 0 else -1
+            else:
+                m = needle.search(self.buf, rel)
+                hit = m.start() + self.base if m else -1
+            if hit >= 0:
+                return hit
+            if limit is not None and self.base + len(self.buf) - start > limit:
+                return -1
+            # keep some overlap so a match spanning the chunk boundary is found
+            scanned = max(start, self.base + len(self.buf) - 256)
+            if not self._fill():
+                # the last fill may have appended data: one more search
+                rel = scanned - self.base
+                if isinstance(needle, bytes):
+                    i = self.buf.find(needle, rel)
+                    return i + self.base if i >= 0 else -1
+                m = needle.search(self.buf, rel)
+                return m.start() + self.base if m else -1
+
+    def get(self, pos: int, end: int) -> bytes:
+        return bytes(self.buf[pos - self.base : end - self.base])
+
+    def end(self) -> int:
+        return self.base + len(self.buf)
+
+    def discard_before(self, pos: int) -> None:
+        """Drop buffered bytes before ``pos`` so memory stays flat."""
+        cut = pos - self.base
+        if cut > _CHUNK:
+            del self.buf[:cut]
+            self.base = pos
+
+
+# --------------------------------------------------------------------------- lenient reader
+
+# A WARC record starts with a version line at the start of a line.
+_WARC_START = re.compile(rb"(?:^|(?<=\n))WARC/\d\.\d+\r?\n")
+# An ARC v1/v2 record header line: URL (may contain spaces), IP or '-', 14+ digit date,
+# content type, ..., length. Used to resynchronise after a bad length.
+_ARC_HEADER = re.compile(
+    rb"(?:^|(?<=\n))(?:[a-zA-Z][a-zA-Z0-9+.-]*:\S*)(?: \S+)*? (?:\d{1,3}(?:\.\d{1,3}){3}|-|\S+) \d{12,18} \S+(?: \S+)* -?\w+\r?\n"
+)
+
+
+class _LenientReader:
+    def __init__(self, path: str, report: ErrorSink, counters: Counters):
+        self.path = path
+        self.report = report
+        self.counters = counters
+
+    def _error(self, src: _Source, pos: int, reason: str, record_id: str = "") -> None:
+        self.counters.inc("read:errors")
+        self.report(ArchiveError(self.path, src.member_offset(pos), reason, record_id))
+
+    # ----------------------------------------------------------------- WARC
+    def warc_records(self) -> Iterator[ArchiveRecord]:
+        src = _Source(self.path, self.report)
+        try:
+            yield from self._warc(src)
+        finally:
+            src.close()
+
+    def _skip_padding(self, src: _Source, pos: int) -> int:
+        while True:
+            if not src.ensure(pos, 1):
+                return pos
+            b = src.buf[pos - src.base]
+            if b in (0x0D, 0x0A, 0x00, 0x20, 0x09):
+                pos += 1
+                continue
+            return pos
+
+    def _warc(self, src: _Source) -> Iterator[ArchiveRecord]:
+        pos = 0
+        index = 0
+        while True:
+            src.discard_before(pos)
+            pos = self._skip_padding(src, pos)
+            if not src.ensure(pos, 1):
+                return
+            if not src.ensure(pos, len(_WARC_MAGIC)) or src.get(pos, pos + 5) != _WARC_MAGIC:
+                nxt = src.find(_WARC_START, pos)
+                self._error(src, pos, "garbage before record header; resynchronised"
+                            if nxt >= 0 else "garbage at end of file; skipped")
+                if nxt < 0:
+                    return
+                pos = nxt
+                continue
+            hdr_end = src.find(b"\r\n\r\n", pos, limit=_MAX_HEADER)
+            lf_end = src.find(b"\n\n", pos, limit=_MAX_HEADER)
+            if hdr_end < 0 and lf_end < 0:
+                self._error(src, pos, "record header not terminated (file truncated?)")
+                nxt = src.find(_WARC_START, pos + 5)
+                if nxt < 0:
+                    return
+                pos = nxt
+                continue
+            if hdr_end < 0 or (0 <= lf_end < hdr_end):
+                head_bytes, body_start = src.get(pos, lf_end), lf_end + 2
+            else:
+                head_bytes, body_start = src.get(pos, hdr_end), hdr_end + 4
+            headers = _parse_headers(head_bytes.split(b"\n", 1)[1] if b"\n" in head_bytes else b"")
+            rid = _clean_id(headers.get("WARC-Record-ID", ""))
+            clen_raw = headers.get("Content-Length", "").strip()
+            rec_start = pos
+            if not clen_raw.isdigit():
+                # no usable length: the block runs to the next record header
+                nxt = src.find(_WARC_START, body_start)
+                end = nxt if nxt >= 0 else src.end()
+                self._error(src, rec_start, f"invalid Content-Length {clen_raw!r}; block taken up to next record", rid)
+                block, truncated, pos = _strip_tail(src.get(body_start, end)), "", end
+            else:
+                clen = int(clen_raw)
+                truncated = ""
+                take = min(clen, MAX_RECORD_BYTES)
+                if not src.ensure(body_start, take):
+                    got = src.end() - body_start
+                    self._error(src, rec_start, f"record truncated: {got} of {clen} bytes", rid)
+                    block, truncated, pos = src.get(body_start, src.end()), "length", src.end()
+                else:
+                    end = body_start + take
+                    src.ensure(end, 4)
+                    tail = src.get(end, end + 4)
+                    if clen > take:
+                        truncated = "length"
+                        self._error(src, rec_start, f"record of {clen} bytes cut at {take}", rid)
+                        nxt = src.find(_WARC_START, end)
+                        block, pos = src.get(body_start, end), (nxt if nxt >= 0 else src.end())
+                    elif tail.startswith(b"\r\n\r\n") or tail.startswith(b"\n\n") or not tail.strip(b"\r\n\x00 \t") or _at_warc(src, end):
+                        block, pos = src.get(body_start, end), end
+                    else:
+                        # wrong Content-Length: the record really ends at the next
+                        # header, which may lie inside or after the declared block
+                        nxt = src.find(_WARC_START, body_start)
+                        if nxt < 0:
+                            nxt = src.end()
+                        self._error(src, rec_start,
+                                    f"Content-Length {clen} does not match record end; resynchronised on next record header", rid)
+                        block, pos = _strip_tail(src.get(body_start, nxt)), nxt
+            yield ArchiveRecord(
+                file=self.path,
+                offset=src.member_offset(rec_start),
+                record_type=_record_type(headers.get("WARC-Type")),
+                block=block,
+                record_id=rid,
+                url=_clean_uri(headers.get("WARC-Target-URI", "")),
+                date=_clean_date(headers.get("WARC-Date", "")),
+                content_type=headers.get("Content-Type", ""),
+                headers=headers,
+                truncated=truncated or headers.get("WARC-Truncated", ""),
+                index=index,
+            )
+            index += 1
+
+    # ----------------------------------------------------------------- ARC
+    def arc_records(self) -> Iterator[ArchiveRecord]:
+        src = _Source(self.path, self.report)
+        try:
+            yield from self._arc(src)
+        finally:
+            src.close()
+
+    def _arc(self, src: _Source) -> Iterator[ArchiveRecord]:
+        pos = self._skip_padding(src, 0)
+        # The filedesc record: header line, then a version block that ends with a
+        # blank line. Its declared length is unreliable (Common Crawl's 2008 ARCs
+        # overstate it), so the block is read by lines, not by length.
+        nl = src.find(b"\n", pos)
+        if nl < 0:
+            self._error(src, pos, "ARC file header incomplete")
+            return
+        fields = src.get(pos, nl).decode("latin-1").strip().split(" ")
+        ncols = 4  # v1: URL IP date type length
+        blank = src.find(b"\n\n", nl)
+        version_block = src.get(nl + 1, blank if blank >= 0 else src.end())
+        first_line = version_block.split(b"\n", 1)[0].strip()
+        if first_line.startswith(b"2"):
+            ncols = 9  # v2: URL IP date type result checksum location offset filename length
+        yield ArchiveRecord(
+            file=self.path, offset=src.member_offset(pos), record_type="warcinfo",
+            block=version_block, url=fields[0] if fields else "",
+            date=arc_date_to_iso(fields[2]) if len(fields) > 2 else "",
+            content_type=fields[3] if len(fields) > 3 else "", index=0,
+        )
+        pos = blank + 2 if blank >= 0 else src.end()
+        index = 1
+        while True:
+            src.discard_before(pos)
+            pos = self._skip_padding(src, pos)
+            if not src.ensure(pos, 1):
+                return
+            nl = src.find(b"\n", pos, limit=_MAX_HEADER)
+            if nl < 0:
+                self._error(src, pos, "ARC record header incomplete at end of file")
+                return
+            line = src.get(pos, nl).decode("latin-1").rstrip("\r")
+            parts = line.split(" ")
+            if len(parts) < ncols + 1 or not _ARC_HEADER.match(src.get(pos, nl + 1)):
+                nxt = src.find(_ARC_HEADER, nl + 1)
+                self._error(src, pos, f"not an ARC record header ({line[:60]!r}); resynchronised"
+                            if nxt >= 0 else f"not an ARC record header ({line[:60]!r}); rest of file skipped")
+                if nxt < 0:
+                    return
+                pos = nxt
+                continue
+            url = " ".join(parts[: len(parts) - ncols])
+            date_raw, ctype, length_raw = parts[-ncols + 1], parts[-ncols + 2], parts[-1]
+            body_start = nl + 1
+            truncated = ""
+            if not length_raw.isdigit():
+                # a length of -1 or 'abc': the record is empty or its end is unknown;
+                # take up to the next header and say so
+                nxt = src.find(_ARC_HEADER, body_start)
+                end = nxt if nxt >= 0 else src.end()
+                self._error(src, pos, f"invalid ARC record length {length_raw!r}; block taken up to next record")
+                block, next_pos = _strip_tail(src.get(body_start, end)), end
+            else:
+                length = int(length_raw)
+                take = min(length, MAX_RECORD_BYTES)
+                if not src.ensure(body_start, take):
+                    got = src.end() - body_start
+                    self._error(src, pos, f"ARC record truncated: {got} of {length} bytes")
+                    block, truncated, next_pos = src.get(body_start, src.end()), "length", src.end()
+                else:
+                    end = body_start + take
+                    src.ensure(end, 2)
+                    after = src.get(end, end + 1)
+                    if length > take:
+                        truncated = "length"
+                        nxt = src.find(_ARC_HEADER, end)
+                        block, next_pos = src.get(body_start, end), (nxt if nxt >= 0 else src.end())
+                    elif after in (b"\n", b"\r", b"") or _at_arc(src, end):
+                        block, next_pos = src.get(body_start, end), end
+                    else:
+                        nxt = src.find(_ARC_HEADER, body_start)
+                        if nxt < 0:
+                            nxt = src.end()
+                        self._error(src, pos, f"ARC record length {length} does not match record end; resynchronised")
+                        block, next_pos = _strip_tail(src.get(body_start, nxt)), nxt
+            yield ArchiveRecord(
+                file=self.path,
+                offset=src.member_offset(pos),
+                record_type="response" if _looks_http(block) else "resource",
+                block=block,
+                url=url,
+                date=arc_date_to_iso(date_raw),
+                content_type=ctype,
+                headers={"arc-header": line},
+                truncated=truncated,
+                index=index,
+            )
+            index += 1
+            pos = next_pos
+
+
+def _at_warc(src: _Source, pos: int) -> bool:
+    p = pos
+    src.ensure(p, 16)
+    chunk = src.get(p, p + 16).lstrip(b"\r\n\x00")
+    return chunk.startswith(_WARC_MAGIC)
+
+
+def _at_arc(src: _Source, pos: int) -> bool:
+    src.ensure(pos, 2048)
+    chunk = src.get(pos, pos + 2048).lstrip(b"\r\n")
+    return bool(_ARC_HEADER.match(chunk))
+
+
+def _strip_tail(block: bytes) -> bytes:
+    # the record separator (CRLF CRLF) belongs to the framing, not the content
+    return block.rstrip(b"\r\n\x00")
+
+
+def _looks_http(block: bytes) -> bool:
+    return block[:5] == b"HTTP/"
+
+
+def _parse_headers(raw: bytes) -> dict[str, str]:
+    """Parse 'Name: value' lines leniently (folded lines joined; bad lines ignored)."""
+    headers: dict[str, str] = {}
+    last = None
+    for line in raw.decode("utf-8", "replace").splitlines():
+        if not line.strip():
+            continue
+        if line[0] in " \t" and last is not None:
+            headers[last] += " " + line.strip()
+            continue
+        name, sep, value = line.partition(":")
+        if not sep:
+            continue
+        last = name.strip()
+        # the first occurrence wins, as in most readers
+        headers.setdefault(last, value.strip())
+    return headers
+
+
+def open_maybe_gzip(path: str | Path) -> BinaryIO:
+    with open(path, "rb") as fh:
+        magic = fh.read(2)
+    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")

@@ -1,0 +1,288 @@
+"""The Document: one schema for every stage, and its Parquet / JSONL forms.
+
+A Document is what flows between stages: after reading and extraction, through
+annotation (fields added to ``metadata``), filtering, dedup and mixing. Parquet is
+the shard format; JSONL uses Dolma's field names (``id``, ``text``, ``source``,
+``created``, ``metadata``) so our output can be read by Dolma-style tools and
+Dolma-style files can be read here.
+
+The file format is picked from the suffix: ``.parquet``, ``.jsonl``, ``.jsonl.gz``
+(``.json`` and ``.json.gz`` are accepted as JSONL too).
+
+>>> doc = Document(id="a", text="hello", source="web", url="http://x/")
+>>> write_documents("/tmp/_docs.jsonl", [doc])
+1
+>>> [d.text for d in read_documents("/tmp/_docs.jsonl")]
+['hello']
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+# The Arrow schema of a document shard. ``metadata`` is a JSON object serialised to
+# a string: annotations differ per stage and per source, and a string column keeps
+# the schema fixed so shards written by different stages and runs always concat.
+SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("text", pa.string(), nullable=False),
+        pa.field("source", pa.string()),
+        pa.field("url", pa.string()),
+        pa.field("created", pa.string()),  # ISO 8601 capture time (WARC-Date), "" if unknown
+        pa.field("metadata", pa.string()),  # JSON object
+    ]
+)
+
+# Rows per Parquet row group: small enough that readers stream, large enough that
+# the per-group overhead is negligible for web pages (~5 KB of text each).
+ROW_GROUP_SIZE = 2048
+
+
+@dataclass
+class Document:
+    """One document.
+
+    ``id`` is stable across runs: derived from the WARC record id, or from
+    (file, record index) for formats without one, never from run order.
+    """
+
+    id: str
+    text: str
+    source: str = ""
+    url: str = ""
+    created: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """Dolma-compatible JSON object (url also lives in metadata there)."""
+        meta = dict(self.metadata)
+        if self.url:
+            meta.setdefault("url", self.url)
+        return {
+            "id": self.id,
+            "text": self.text,
+            "source": self.source,
+            "created": self.created,
+            "metadata": meta,
+        }
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any], text_field: str = "text") -> "Document":
+        """Build from a JSON object (ours, Dolma's, or a plain {"id","text"})."""
+        meta = obj.get("metadata") or {}
+        if not isinstance(meta, dict):
+            meta = {"metadata": meta}
+        meta = dict(meta)
+        url = obj.get("url") or meta.pop("url", None) or meta.get("warc_url") or ""
+        if "id" not in obj:
+            raise ValueError("record has no 'id' field")
+        text = obj.get(text_field)
+        if not isinstance(text, str):
+            raise ValueError(f"record has no string {text_field!r} field")
+        return cls(
+            id=str(obj["id"]),
+            text=text,
+            source=str(obj.get("source") or ""),
+            url=str(url),
+            created=str(obj.get("created") or ""),
+            metadata=meta,
+        )
+
+
+class DocumentFormatError(ValueError):
+    """A documents file that cannot be read, with the file and place named."""
+
+
+def _format(path: str | os.PathLike) -> str:
+    name = str(path).lower()
+    if name.endswith(".parquet"):
+        return "parquet"
+    if name.endswith((".jsonl", ".jsonl.gz", ".json", ".json.gz", ".ndjson", ".ndjson.gz")):
+        return "jsonl"
+    raise DocumentFormatError(
+        f"{path}: unknown documents format (use .parquet, .jsonl or .jsonl.gz)"
+    )
+
+
+def _open_text(path: str | os.PathLike, mode: str):
+    if str(path).lower().endswith(".gz"):
+        # mtime=0 so a rerun writes byte-identical gzip files
+        if "w" in mode:
+            raw = open(path, "wb")
+            gz = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="")
+            return _ClosingTextWrapper(gz, raw)
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
+    return open(path, mode, encoding="utf-8")
+
+
+class _ClosingTextWrapper(io.TextIOWrapper):
+    """A text wrapper over a GzipFile that also closes the underlying raw file."""
+
+    def __init__(self, gz: gzip.GzipFile, raw):
+        super().__init__(gz, encoding="utf-8")
+        self._raw = raw
+
+    def close(self) -> None:
+        super().close()
+        self._raw.close()
+
+
+def read_documents(
+    path: str | os.PathLike,
+    errors: list | None = None,
+    text_field: str = "text",
+) -> Iterator[Document]:
+    """Stream Documents from a Parquet or JSONL(.gz) file.
+
+    A malformed JSONL line is reported (file, line number, reason) to ``errors``
+    when given, and skipped so the good lines around it are kept; without an
+    ``errors`` list it raises DocumentFormatError naming the file and line.
+    """
+    fmt = _format(path)
+    if fmt == "parquet":
+        try:
+            pf = pq.ParquetFile(path)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise DocumentFormatError(f"{path}: not a readable Parquet file ({exc})") from exc
+        for batch in pf.iter_batches(batch_size=ROW_GROUP_SIZE):
+            cols = batch.to_pydict()
+            n = batch.num_rows
+            for i in range(n):
+                meta_raw = cols.get("metadata", [None] * n)[i]
+                yield Document(
+                    id=cols["id"][i],
+                    text=cols["text"][i],
+                    source=(cols.get("source") or [""] * n)[i] or "",
+                    url=(cols.get("url") or [""] * n)[i] or "",
+                    created=(cols.get("created") or [""] * n)[i] or "",
+                    metadata=json.loads(meta_raw) if meta_raw else {},
+                )
+        return
+    with _open_text(path, "rt") as fh:
+        lineno = 0
+        while True:
+            try:
+                line = fh.readline()
+            except (EOFError, OSError, UnicodeDecodeError) as exc:
+                # a truncated .gz or a binary file: keep what was read, report the rest
+                msg = f"{path}:{lineno + 1}: unreadable ({type(exc).__name__}: {exc})"
+                if errors is None:
+                    raise DocumentFormatError(msg) from exc
+                errors.append({"file": str(path), "line": lineno + 1, "reason": msg})
+                return
+            if not line:
+                return
+            lineno += 1
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+                if not isinstance(obj, dict):
+                    raise ValueError("line is not a JSON object")
+                yield Document.from_json(obj, text_field=text_field)
+            except ValueError as exc:
+                msg = f"{path}:{lineno}: {exc}"
+                if errors is None:
+                    raise DocumentFormatError(msg) from exc
+                errors.append({"file": str(path), "line": lineno, "reason": str(exc)})
+
+
+class DocumentWriter:
+    """Write Documents to Parquet or JSONL(.gz), atomically.
+
+    Output goes to ``<path>.tmp`` and is renamed on a clean ``close()``, so a
+    crashed run never leaves a half-written shard under the final name.
+
+    >>> with DocumentWriter("/tmp/_w.parquet") as w:
+    ...     w.write(Document(id="1", text="t"))
+    >>> w.count
+    1
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.format = _format(path)
+        self.tmp = self.path.with_name(self.path.name + ".tmp")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.count = 0
+        self._rows: list[Document] = []
+        self._pq_writer: pq.ParquetWriter | None = None
+        self._fh = _open_text(self.tmp, "wt") if self.format == "jsonl" else None
+        if self.format == "parquet":
+            self._pq_writer = pq.ParquetWriter(
+                self.tmp, SCHEMA, compression="zstd", write_statistics=False
+            )
+
+    def write(self, doc: Document) -> None:
+        self.count += 1
+        if self._fh is not None:
+            self._fh.write(json.dumps(doc.to_json(), ensure_ascii=False) + "\n")
+            return
+        self._rows.append(doc)
+        if len(self._rows) >= ROW_GROUP_SIZE:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._rows or self._pq_writer is None:
+            return
+        table = pa.Table.from_pydict(
+            {
+                "id": [d.id for d in self._rows],
+                "text": [d.text for d in self._rows],
+                "source": [d.source for d in self._rows],
+                "url": [d.url for d in self._rows],
+                "created": [d.created for d in self._rows],
+                "metadata": [
+                    json.dumps(d.metadata, ensure_ascii=False, sort_keys=True) for d in self._rows
+                ],
+            },
+            schema=SCHEMA,
+        )
+        self._pq_writer.write_table(table)
+        self._rows.clear()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+        else:
+            self._flush()
+            assert self._pq_writer is not None
+            self._pq_writer.close()
+        self.tmp.replace(self.path)
+
+    def abort(self) -> None:
+        """Drop the temp file (on an exception), leaving any earlier output intact."""
+        try:
+            if self._fh is not None:
+                self._fh.close()
+            elif self._pq_writer is not None:
+                self._pq_writer.close()
+        finally:
+            self.tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> "DocumentWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def write_documents(path: str | os.PathLike, docs: Iterable[Document]) -> int:
+    """Write all ``docs`` to ``path`` (format from the suffix); returns the count."""
+    with DocumentWriter(path) as w:
+        for d in docs:
+            w.write(d)
+    return w.count

@@ -1,0 +1,149 @@
+"""Archive records -> Documents: HTTP decoding, charset, main-content extraction.
+
+This is the 'read' and 'extract' part of the flow. Each record either becomes a
+Document or is skipped with a named counter (``skipped:<why>``), so the counters
+always add up: ``read:records == docs + sum(skipped:*)``.
+
+>>> from curate.stats import Counters
+>>> c, errs = Counters(), []
+>>> docs = list(read_archive("sample/CC-MAIN-2020-34-sample.warc.gz", errs, c))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+from curate.archive import ArchiveError, ArchiveRecord, _sink, iter_records
+from curate.charset import decode_html
+from curate.document import Document
+from curate.extract import html_to_text
+from curate.http import parse_response
+from curate.stats import Counters
+
+HTML_TYPES = {"text/html", "application/xhtml+xml", "application/xml+xhtml", "text/xhtml"}
+# Records that carry no page to extract, skipped and counted by type.
+_NON_CONTENT = {"warcinfo", "request", "metadata", "continuation", "unknown"}
+
+
+def _looks_html(body: bytes) -> bool:
+    head = body[:4096].lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html")) or b"<html" in head or b"<body" in head
+
+
+def document_id(rec: ArchiveRecord) -> str:
+    """Stable id: the WARC-Record-ID, else '<file name>:<record index>' (ARC)."""
+    if rec.record_id:
+        return rec.record_id
+    return f"{os.path.basename(rec.file)}:{rec.index}"
+
+
+def record_to_document(
+    rec: ArchiveRecord,
+    counters: Counters,
+    report=None,
+    source: str = "",
+) -> Document | None:
+    """Turn one archive record into a Document, or None (counted) if it has no page."""
+    report = _sink(report)
+    rtype = rec.record_type
+    if rtype == "revisit":
+        # a revisit points at an earlier capture and carries no payload of its own
+        counters.inc("skipped:revisit")
+        return None
+    if rtype == "metadata" and "json" in rec.content_type.lower():
+        counters.inc("skipped:wat")
+        return None
+    if rtype in _NON_CONTENT or rtype not in ("response", "resource", "conversion"):
+        counters.inc(f"skipped:record:{rtype}")
+        return None
+
+    meta: dict = {
+        "warc_file": rec.file,
+        "warc_offset": rec.offset,
+        "record_type": rtype,
+    }
+    if rec.truncated:
+        meta["truncated"] = rec.truncated
+
+    if rtype == "conversion":
+        # WET: text extracted by Common Crawl, always UTF-8
+        text = rec.block.decode("utf-8", "replace").strip()
+        refers = rec.headers.get("WARC-Refers-To", "")
+        if refers:
+            meta["refers_to"] = refers.strip("<>")
+        meta["content_type"] = "text/plain"
+    else:
+        if rtype == "response" and ("application/http" in rec.content_type.lower() or rec.block[:5] == b"HTTP/"):
+            resp = parse_response(rec.block)
+            if resp is None:
+                counters.inc("skipped:not_http")
+                counters.inc("read:errors")
+                report(ArchiveError(rec.file, rec.offset, "response record does not hold an HTTP response", rec.record_id))
+                return None
+            for problem in resp.problems:
+                counters.inc("read:errors")
+                counters.inc("read:http_problems")
+                report(ArchiveError(rec.file, rec.offset, problem, rec.record_id))
+            meta["http_status"] = resp.status
+            if not 200 <= resp.status < 300:
+                counters.inc(f"skipped:http_status:{resp.status // 100}xx")
+                return None
+            body, mime, http_charset = resp.body, resp.content_type, resp.charset
+        else:
+            body = rec.block
+            mime = rec.content_type.split(";", 1)[0].strip().lower()
+            http_charset = ""
+        if mime not in HTML_TYPES:
+            # servers mislabel pages; sniff before skipping what is really HTML
+            if mime in ("", "text/plain", "application/octet-stream", "unk", "unknown", "no-type", "text/html-sandboxed") and _looks_html(body):
+                mime = "text/html"
+            else:
+                counters.inc(f"skipped:mime:{mime or 'none'}")
+                return None
+        if not body.strip():
+            counters.inc("skipped:empty_payload")
+            return None
+        html, charset, how = decode_html(body, http_charset)
+        meta["content_type"] = mime
+        meta["charset"] = charset
+        meta["charset_source"] = how
+        text = html_to_text(html, rec.url)
+    if not text.strip():
+        counters.inc("skipped:no_text")
+        return None
+    counters.inc("docs")
+    return Document(
+        id=document_id(rec),
+        text=text,
+        source=source,
+        url=rec.url,
+        created=rec.date,
+        metadata=meta,
+    )
+
+
+def read_archive(
+    path: str | os.PathLike,
+    errors=None,
+    counters: Counters | None = None,
+    source: str = "",
+) -> Iterator[Document]:
+    """Documents from one WARC/ARC/WET file; problems go to ``errors`` and counters.
+
+    Raises NotAnArchiveError / OSError for a file that cannot be read at all.
+    """
+    counters = counters if counters is not None else Counters()
+    report = _sink(errors)
+    for rec in iter_records(path, report, counters):
+        counters.inc("read:records")
+        doc = record_to_document(rec, counters, report, source=source)
+        if doc is not None:
+            yield doc
+
+
+def default_source(path: str | os.PathLike) -> str:
+    """A source name from a file name: 'CC-MAIN-2020-34-...warc.gz' -> 'cc'; else 'web'."""
+    name = Path(path).name.lower()
+    return "cc" if name.startswith(("cc-main", "crawl-data", "cc-")) else "web"

@@ -1,0 +1,65 @@
+"""Named counters shared by every stage.
+
+Every decision a stage makes increments a counter (``kept``, ``dropped:<reason>``,
+``read:records``, ...). In tests and the local CLI the counters are a plain dict;
+in Beam pipelines the same names are bound to ``Metrics.counter`` by passing a
+different ``Counters`` implementation, so library code never imports Beam.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Iterable, Mapping
+
+
+class Counters:
+    """A dict of named integer counters.
+
+    >>> c = Counters()
+    >>> c.inc("kept"); c.inc("dropped:too_short", 2)
+    >>> c.as_dict()
+    {'dropped:too_short': 2, 'kept': 1}
+    """
+
+    def __init__(self, initial: Mapping[str, int] | None = None):
+        self._counts: Counter[str] = Counter(initial or {})
+
+    def inc(self, name: str, n: int = 1) -> None:
+        self._counts[name] += n
+
+    def __getitem__(self, name: str) -> int:
+        return self._counts.get(name, 0)
+
+    def update(self, other: "Counters | Mapping[str, int]") -> None:
+        items = other.as_dict() if isinstance(other, Counters) else other
+        for k, v in items.items():
+            self._counts[k] += v
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(sorted(self._counts.items()))
+
+    def __repr__(self) -> str:
+        return f"Counters({self.as_dict()})"
+
+
+NULL_COUNTERS = None  # stages accept counters=None and then count nothing
+
+
+def merge(counters: Iterable[Counters]) -> Counters:
+    total = Counters()
+    for c in counters:
+        total.update(c)
+    return total
+
+
+def write_stats(path: str | Path, counters: Counters, extra: Mapping | None = None) -> None:
+    """Write a stats JSON (counters plus any extra fields), atomically."""
+    path = Path(path)
+    body = {"counters": counters.as_dict()}
+    if extra:
+        body.update(extra)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(body, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)
