@@ -114,8 +114,10 @@ def _format(path: str | os.PathLike) -> str:
     )
 
 
-def _open_text(path: str | os.PathLike, mode: str):
-    if str(path).lower().endswith(".gz"):
+def _open_text(path: str | os.PathLike, mode: str, gz: bool | None = None):
+    if gz is None:
+        gz = str(path).lower().endswith(".gz")
+    if gz:
         # mtime=0 so a rerun writes byte-identical gzip files
         if "w" in mode:
             raw = open(path, "wb")
@@ -217,7 +219,8 @@ class DocumentWriter:
         self.count = 0
         self._rows: list[Document] = []
         self._pq_writer: pq.ParquetWriter | None = None
-        self._fh = _open_text(self.tmp, "wt") if self.format == "jsonl" else None
+        self._fh = (_open_text(self.tmp, "wt", gz=str(path).lower().endswith(".gz"))
+                    if self.format == "jsonl" else None)
         if self.format == "parquet":
             self._pq_writer = pq.ParquetWriter(
                 self.tmp, SCHEMA, compression="zstd", write_statistics=False
