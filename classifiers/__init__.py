@@ -1,0 +1,1 @@
+"""Quality classifiers (GPT-3's logistic regression; a fastText variant), arriving with issue 5."""

@@ -1,0 +1,1 @@
+"""The bundled GPT trainer, arriving with issue 8."""
