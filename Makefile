@@ -42,6 +42,7 @@ test: $(STAMP)  ## run the test suite
 
 bench: $(STAMP)  ## throughput and quality figures, side by side with peers
 	$(PY) -m benchmarks.extraction
+	$(PY) -m benchmarks.readers
 	$(PY) -m benchmarks.ingest
 
 filter: $(STAMP)  ## read + extract + language id + heuristic filters (bundled sample by default)
