@@ -38,7 +38,7 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 test: $(STAMP)  ## run the test suite
-	$(PY) -m pytest -q -n 2 tests
+	$(PY) -m pytest -q -n 2
 
 bench: $(STAMP)  ## throughput and quality figures, side by side with peers
 	$(PY) -m benchmarks.extraction

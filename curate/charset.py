@@ -7,8 +7,8 @@ A declared charset that fails on the bytes (a server claiming UTF-8 for a
 Windows-1252 page is common) is replaced by detection rather than decoded
 into replacement characters.
 
->>> decode_html(b"<meta charset='windows-1252'><p>caf\\xe9</p>")
-('<meta charset=\\'windows-1252\\'><p>café</p>', 'cp1252', 'meta')
+>>> decode_html(b"<meta charset=windows-1252><p>caf\\xe9</p>")
+('<meta charset=windows-1252><p>café</p>', 'cp1252', 'meta')
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ def cmd_read(args: argparse.Namespace) -> int:
     counters = Counters()
     errors_fh = open(args.errors, "w", encoding="utf-8") if args.errors else None
     failed_files = 0
-    progress = Progress("read", enabled=False if args.quiet else None)
+    progress = Progress("read", enabled=False if args.quiet else None, show_kept=False)
     try:
         writer = DocumentWriter(args.output)
     except DocumentFormatError as exc:
@@ -91,8 +91,8 @@ def cmd_read(args: argparse.Namespace) -> int:
                 more = f" (+{len(file_errors) - 1} more)" if len(file_errors) > 1 else ""
                 _eprint(f"curate read: error: {path}: offset {first.offset}: {first.reason}{more}")
     except Stop as exc:
-        _eprint(f"curate read: error: {exc} (--strict: stopping)")
-        writer.close()
+        _eprint(f"curate read: error: {exc} (--strict: stopping, no output written)")
+        writer.abort()
         if errors_fh:
             errors_fh.close()
         return 1

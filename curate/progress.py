@@ -26,8 +26,9 @@ class Progress:
     """
 
     def __init__(self, label: str, total: int | None = None, every: float = 10.0,
-                 enabled: bool | None = None, stream=None):
+                 enabled: bool | None = None, stream=None, show_kept: bool = True):
         self.label = label
+        self.show_kept = show_kept
         self.stream = stream or sys.stderr
         self.enabled = self.stream.isatty() if enabled is None else enabled
         self.every = every
@@ -58,9 +59,9 @@ class Progress:
 
     def line(self) -> str:
         elapsed = max(time.monotonic() - self.start, 1e-9)
-        kept = 100.0 * self.kept / self.n if self.n else 0.0
+        kept = f"{100.0 * self.kept / self.n if self.n else 0.0:.1f}% kept, " if self.show_kept else ""
         return (f"{self.label}: {self.n} docs in {elapsed:.1f}s ({self.n / elapsed:.1f} docs/s), "
-                f"{kept:.1f}% kept, peak RSS {rss_mb():.0f} MiB")
+                f"{kept}peak RSS {rss_mb():.0f} MiB")
 
     def done_line(self) -> str:
         if self._bar is not None:

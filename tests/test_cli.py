@@ -70,8 +70,9 @@ def test_read_strict_stops_at_first_error(tmp_path):
     bad = shared("bad", "warcio_bad.arc")
     r = curate("read", bad, SAMPLE / "CC-MAIN-2024-22-excerpt.warc.gz", "-o", tmp_path / "d.jsonl", "--strict")
     assert r.returncode == 1 and "--strict" in r.stderr
-    stats = tmp_path / "d.jsonl.stats.json"
-    assert not stats.exists()
+    # a strict run that failed leaves no output that could pass for complete
+    assert not (tmp_path / "d.jsonl.stats.json").exists() and not (tmp_path / "d.jsonl").exists()
+    assert not (tmp_path / "d.jsonl.tmp").exists()
 
 
 def test_html2text_keeps_input_order():
