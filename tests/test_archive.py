@@ -230,3 +230,15 @@ def test_memory_is_flat_on_repeated_input(tmp_path):
         seen += 1
     assert seen == 822 * 8
     assert max_buf < 8 * (1 << 20)
+
+
+def test_arc_gzip_members_of_any_size(tmp_path):
+    """Compressed ARC files: one stream (the bundled sample) or many members that
+    need not align with records, as 2008-2009 Common Crawl ARC.gz files vary."""
+    raw = shared("warc", "cc-2008_arc-small-sample-1213893279526_0.arc").read_bytes()
+    path = tmp_path / "chunked.arc.gz"
+    path.write_bytes(b"".join(gzip.compress(raw[i:i + 65536], mtime=0) for i in range(0, len(raw), 65536)))
+    recs, errors, _ = _read(path)
+    assert errors == [] and len(recs) == 146
+    plain, _, _ = _read(shared("warc", "cc-2008_arc-small-sample-1213893279526_0.arc"))
+    assert [r.block for r in recs] == [r.block for r in plain]
