@@ -21,7 +21,6 @@ file, byte offset and reason; the iteration itself never raises for bad input.
 
 from __future__ import annotations
 
-import gzip
 import os
 import re
 import zlib
@@ -103,9 +102,25 @@ _WARC_MAGIC = b"WARC/"
 _ARC_MAGIC = b"filedesc://"
 
 
-def _head(path: str, n: int = 64) -> tuple[bytes, bool]:
+Opener = Callable[[], BinaryIO]
+
+
+def as_opener(source: "str | os.PathLike | Opener") -> tuple[Opener, str]:
+    """(a function returning a fresh binary stream, a name for messages).
+
+    A path opens the file; a callable is used as is (e.g. a retrying HTTP
+    stream from ``curate.sources.open_input``), and is called again when the
+    file must be re-read from the start (the lenient fallback).
+    """
+    if callable(source):
+        return source, getattr(source, "name", None) or repr(source)
+    path = os.fspath(source)
+    return (lambda: open(path, "rb")), str(path)
+
+
+def _head(opener: Opener, n: int = 64) -> tuple[bytes, bool]:
     """The first ``n`` bytes of the (decompressed) file, and whether it is gzip."""
-    with open(path, "rb") as fh:
+    with opener() as fh:
         raw = fh.read(max(n, 4096))
     if raw[:2] == b"\x1f\x8b":
         try:
@@ -116,9 +131,9 @@ def _head(path: str, n: int = 64) -> tuple[bytes, bool]:
     return raw[:n], False
 
 
-def sniff(path: str) -> str:
+def sniff(source: "str | os.PathLike | Opener") -> str:
     """Return 'warc', 'arc' or 'unknown' from the first bytes of the file."""
-    head, _ = _head(path)
+    head, _ = _head(as_opener(source)[0])
     head = head.lstrip(b"\r\n\x00 ")
     if head.startswith(_WARC_MAGIC):
         return "warc"
@@ -130,50 +145,58 @@ def sniff(path: str) -> str:
 # --------------------------------------------------------------------------- public entry
 
 def iter_records(
-    path: str | os.PathLike,
+    source: "str | os.PathLike | Opener",
     errors=None,
     counters: Counters | None = None,
     prefer_fastwarc: bool = True,
+    name: str | None = None,
 ) -> Iterator[ArchiveRecord]:
     """Yield every recoverable record of a WARC/ARC/WET/WAT file.
 
-    ``errors`` is a list (appended to) or a callable receiving ``ArchiveError``s.
-    Raises ``NotAnArchiveError`` (before yielding anything) when the file is not a
-    web archive at all, and ``OSError`` when it cannot be opened.
+    ``source`` is a path or a function returning a fresh binary stream (called
+    more than once if the file must be re-read); ``name`` labels the file in
+    records and errors (default: the path). ``errors`` is a list (appended to)
+    or a callable receiving ``ArchiveError``s. Raises ``NotAnArchiveError``
+    (before yielding anything) when the file is not a web archive at all, and
+    ``OSError`` when it cannot be opened.
     """
-    path = str(path)
+    opener, default_name = as_opener(source)
+    path = name or default_name
     report = _sink(errors)
     counters = counters if counters is not None else Counters()
-    kind = sniff(path)
-    if kind == "unknown":
-        head, gz = _head(path, 40)
+    head, gz = _head(opener, 64)
+    head = head.lstrip(b"\r\n\x00 ")
+    if head.startswith(_ARC_MAGIC):
+        counters.inc("read:files:arc")
+        yield from _LenientReader(path, opener, report, counters).arc_records()
+        return
+    if not head.startswith(_WARC_MAGIC):
         what = "gzip data" if gz else "data"
         raise NotAnArchiveError(
             f"{path}: not a WARC or ARC file (no archive record found; {what} starts with {head[:24]!r})"
         )
-    if kind == "arc":
-        counters.inc("read:files:arc")
-        yield from _LenientReader(path, report, counters).arc_records()
-        return
     counters.inc("read:files:warc")
     seen: set[str] = set()
     if prefer_fastwarc:
         try:
-            for rec in _fastwarc_records(path, report, counters):
+            for rec in _fastwarc_records(opener, path, report, counters):
                 if rec.record_id:
                     seen.add(rec.record_id)
                 yield rec
             counters.inc("read:reader:fastwarc")
             return
-        except (OSError, ValueError) as exc:
-            # FastWARC stops at the first damaged record: re-read leniently and
-            # skip what it already gave us.
-            counters.inc("read:reader:lenient")
-            # Not an error entry of its own: the lenient reader reports what is
-            # really wrong, with its offset.
+        except BaseException as exc:
+            # FastWARC stops at the first damaged record (OSError/ValueError);
+            # its Rust core can also panic, which pyo3 raises as a
+            # BaseException subclass. Either way re-read leniently and skip
+            # what it already gave us. Not an error entry of its own: the
+            # lenient reader reports what is really wrong, with its offset.
+            if not isinstance(exc, (OSError, ValueError)) and type(exc).__name__ != "PanicException":
+                raise
             counters.inc("read:fastwarc_fallback")
+            counters.inc("read:reader:lenient")
             first = len(seen)
-            for rec in _LenientReader(path, report, counters).warc_records():
+            for rec in _LenientReader(path, opener, report, counters).warc_records():
                 if rec.record_id and rec.record_id in seen:
                     continue
                 if not rec.record_id and rec.index < first:
@@ -181,15 +204,17 @@ def iter_records(
                 yield rec
             return
     counters.inc("read:reader:lenient")
-    yield from _LenientReader(path, report, counters).warc_records()
+    yield from _LenientReader(path, opener, report, counters).warc_records()
 
 
 # --------------------------------------------------------------------------- FastWARC
 
-def _fastwarc_records(path: str, report: ErrorSink, counters: Counters) -> Iterator[ArchiveRecord]:
+def _fastwarc_records(opener: Opener, path: str, report: ErrorSink, counters: Counters) -> Iterator[ArchiveRecord]:
     from fastwarc.warc import ArchiveIterator
 
-    with open(path, "rb") as fh:
+    with opener() as raw:
+        seekable = getattr(raw, "seekable", None)
+        fh = raw if seekable is not None and seekable() else _Tell(raw)
         # parse_http=False: we parse HTTP ourselves so both readers decode the
         # same way; quirks_mode off so any damage sends us to the lenient reader,
         # which records what it finds.
@@ -217,6 +242,25 @@ def _fastwarc_records(path: str, report: ErrorSink, counters: Counters) -> Itera
                 truncated=truncated or (h.get("WARC-Truncated") or ""),
                 index=i,
             )
+
+
+class _Tell:
+    """Adds tell() (bytes read so far) to a stream that lacks it; FastWARC needs it."""
+
+    def __init__(self, raw):
+        self._raw = raw
+        self._pos = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._raw.read(n)
+        self._pos += len(data)
+        return data
+
+    def tell(self) -> int:
+        return self._pos
+
+    def close(self) -> None:
+        self._raw.close()
 
 
 # --------------------------------------------------------------------------- helpers
@@ -268,13 +312,13 @@ class _Source:
     calls a record's offset.
     """
 
-    def __init__(self, path: str, report: ErrorSink):
+    def __init__(self, opener: Opener, path: str, report: ErrorSink):
         self.path = path
         self.report = report
-        self.fh: BinaryIO = open(path, "rb")
-        first = self.fh.read(2)
-        self.fh.seek(0)
-        self.gzip = first == b"\x1f\x8b"
+        self.fh: BinaryIO = opener()
+        # streams need not seek (HTTP): the first chunk is read here and kept
+        self._pending = self.fh.read(_CHUNK)
+        self.gzip = self._pending[:2] == b"\x1f\x8b"
         self.buf = bytearray()
         self.base = 0  # decompressed offset of buf[0]
         self.eof = False
@@ -305,7 +349,10 @@ class _Source:
         """Append more decompressed bytes to buf; False at end of file."""
         if self.eof:
             return False
-        raw = self.fh.read(_CHUNK)
+        if self._pending is not None:
+            raw, self._pending = self._pending, None
+        else:
+            raw = self.fh.read(_CHUNK)
         if not self.gzip:
             if not raw:
                 self.eof = True
@@ -430,8 +477,9 @@ _ARC_HEADER = re.compile(
 
 
 class _LenientReader:
-    def __init__(self, path: str, report: ErrorSink, counters: Counters):
+    def __init__(self, path: str, opener: Opener, report: ErrorSink, counters: Counters):
         self.path = path
+        self.opener = opener
         self.report = report
         self.counters = counters
 
@@ -441,7 +489,7 @@ class _LenientReader:
 
     # ----------------------------------------------------------------- WARC
     def warc_records(self) -> Iterator[ArchiveRecord]:
-        src = _Source(self.path, self.report)
+        src = _Source(self.opener, self.path, self.report)
         try:
             yield from self._warc(src)
         finally:
@@ -541,7 +589,7 @@ class _LenientReader:
 
     # ----------------------------------------------------------------- ARC
     def arc_records(self) -> Iterator[ArchiveRecord]:
-        src = _Source(self.path, self.report)
+        src = _Source(self.opener, self.path, self.report)
         try:
             yield from self._arc(src)
         finally:
@@ -679,9 +727,3 @@ def _parse_headers(raw: bytes) -> dict[str, str]:
         # the first occurrence wins, as in most readers
         headers.setdefault(last, value.strip())
     return headers
-
-
-def open_maybe_gzip(path: str | Path) -> BinaryIO:
-    with open(path, "rb") as fh:
-        magic = fh.read(2)
-    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")

@@ -215,8 +215,9 @@ def test_memory_is_flat_on_repeated_input(tmp_path):
 
     seen = 0
     max_buf = 0
-    reader = _LenientReader(str(path), lambda e: None, Counters())
-    src_obj = _Source(str(path), lambda e: None)
+    opener = lambda: open(path, "rb")  # noqa: E731
+    reader = _LenientReader(str(path), opener, lambda e: None, Counters())
+    src_obj = _Source(opener, str(path), lambda e: None)
     orig_fill = src_obj._fill
 
     def fill():
@@ -242,3 +243,37 @@ def test_arc_gzip_members_of_any_size(tmp_path):
     assert errors == [] and len(recs) == 146
     plain, _, _ = _read(shared("warc", "cc-2008_arc-small-sample-1213893279526_0.arc"))
     assert [r.block for r in recs] == [r.block for r in plain]
+
+
+class _NoSeek:
+    """A stream that cannot seek or tell, like an HTTP body."""
+
+    def __init__(self, path):
+        self._fh = open(path, "rb")
+        self.name = str(path)
+
+    def read(self, n=-1):
+        return self._fh.read(n)
+
+    def seekable(self):
+        return False
+
+    def close(self):
+        self._fh.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+@pytest.mark.parametrize("name", ["warc/cc-2008_arc-small-sample-1213893279526_0.arc",
+                                  "warc/cc-main-2014-35_wdps-CommonCrawl-sample.warc",
+                                  "bad/warcio_example-trunc.warc"])
+def test_streams_that_cannot_seek(name):
+    path = shared(*name.split("/"))
+    errors = []
+    recs = list(iter_records(lambda: _NoSeek(path), errors, name="remote-copy"))
+    assert Counter(r.record_type for r in recs) == EXPECTED[name]
+    assert all(r.file == "remote-copy" for r in recs) and all(e.file == "remote-copy" for e in errors)
