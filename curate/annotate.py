@@ -48,7 +48,8 @@ class StageConfig:
 class FilterStage:
     """Annotate a Document with its language and apply language + heuristic filters.
 
-    Returns the kept Document (text C4-cleaned when that rule is on) or None.
+    Calling it returns the kept Document (text C4-cleaned when that rule is
+    on) or None; ``decide`` also gives the reason.
     Counters: ``kept`` or ``dropped:<reason>`` once per document (reason
     ``language`` for the language rule).
     """
@@ -64,15 +65,25 @@ class FilterStage:
         return self._lid
 
     def __call__(self, doc: Document, counters: Counters) -> Document | None:
+        doc, reason = self.decide(doc, counters)
+        return None if reason else doc
+
+    def decide(self, doc: Document, counters: Counters) -> tuple[Document, str]:
+        """(annotated document, drop reason); the reason is "" when kept.
+
+        The document comes back annotated either way, so a rejected sample can
+        show its language; when kept, its text is the C4-cleaned text.
+        """
         lang, score = self.lid.predict(doc.text)
         meta = dict(doc.metadata)
         meta["language"] = lang
         meta["language_score"] = round(float(score), 4)
+        doc = replace(doc, metadata=meta)
         keep, reason = language_filter(lang, score, self.config.langid)
         if not keep:
             counters.inc(f"dropped:{reason}")
-            return None
+            return doc, reason
         keep, reason, text = apply_filters(doc.text, self.config.filters, counters)
         if not keep:
-            return None
-        return replace(doc, text=text, metadata=meta)
+            return doc, reason
+        return replace(doc, text=text), ""

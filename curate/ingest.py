@@ -125,18 +125,21 @@ def record_to_document(
 
 
 def read_archive(
-    path: str | os.PathLike,
+    path,
     errors=None,
     counters: Counters | None = None,
     source: str = "",
+    name: str | None = None,
 ) -> Iterator[Document]:
     """Documents from one WARC/ARC/WET file; problems go to ``errors`` and counters.
 
-    Raises NotAnArchiveError / OSError for a file that cannot be read at all.
+    ``path`` is a path or a function returning a fresh binary stream (see
+    ``curate.archive.iter_records``); ``name`` labels the file in metadata and
+    errors. Raises NotAnArchiveError / OSError for a file that cannot be read.
     """
     counters = counters if counters is not None else Counters()
     report = _sink(errors)
-    for rec in iter_records(path, report, counters):
+    for rec in iter_records(path, report, counters, name=name):
         counters.inc("read:records")
         doc = record_to_document(rec, counters, report, source=source)
         if doc is not None:

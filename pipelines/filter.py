@@ -1,0 +1,416 @@
+"""The filter job: Common Crawl (or any archives) -> filtered document shards, on Beam.
+
+    python -m pipelines.filter --crawl CC-MAIN-2020 --files 10 --out out/CC-MAIN-2020/filter
+    python -m pipelines.filter --input 'archives/*.warc.gz' --runner DirectRunner --workers 2
+    python -m pipelines.filter --crawl CC-MAIN-2024-22 --runner DataflowRunner \\
+        --project P --region us-central1 --temp gs://bucket/tmp --out gs://bucket/out
+
+Stages (each a thin DoFn over a ``curate`` function)::
+
+    locations -> Reshuffle -> Read (archive -> documents: curate.ingest)
+              -> Filter (language id + heuristics: curate.annotate)
+              -> Quality (pluggable scorer; pass-through until a classifier is set)
+              -> CoGroupByKey(input) -> WritePerInput (curate.outputs layout)
+
+Everything random is seeded from document ids and every output is written
+per input file, to a temp name then renamed, with a completion marker last, so
+a rerun skips finished inputs and reproduces the same bytes, and a retried
+bundle only rewrites identical files. The driver resolves inputs, skips the
+finished ones, runs the pipeline and then merges the per-input stats.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import apache_beam as beam
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.transforms.window import GlobalWindows
+
+from curate.annotate import FilterStage, StageConfig
+from curate.archive import ArchiveError, NotAnArchiveError
+from curate.document import DocumentWriter
+from curate.ingest import default_source, read_archive
+from curate.outputs import (
+    doc_order,
+    dumps_jsonl,
+    in_rejected_sample,
+    input_key,
+    merge_counts,
+    output_path,
+    rejected_record,
+    sort_errors,
+)
+from curate.progress import rss_mb
+from curate.sources import (
+    DEFAULT_BASE,
+    SourceError,
+    expand_inputs,
+    list_files,
+    open_input,
+    resolve_crawls,
+)
+from curate.stats import Counters
+
+NAMESPACE = "curate"
+
+
+def _bump(counts: dict[str, int]) -> None:
+    """Mirror a counters dict into Beam Metrics (visible in the runner's UI)."""
+    for name, n in counts.items():
+        Metrics.counter(NAMESPACE, name).inc(n)
+
+
+# --------------------------------------------------------------------------- DoFns
+
+class ReadArchiveFn(beam.DoFn):
+    """One input location -> (key, Document)s, plus its errors, stats and location."""
+
+    def __init__(self, source: str = "", retries: int = 5, backoff: float = 1.0):
+        self.source = source
+        self.retries = retries
+        self.backoff = backoff
+
+    def process(self, location: str):
+        key = input_key(location)
+        counters = Counters()
+        errors: list[dict] = []
+
+        def report(err: ArchiveError) -> None:
+            errors.append(err.to_json())
+
+        def opener():
+            return open_input(location, retries=self.retries, backoff=self.backoff, counters=counters)
+
+        source = self.source or default_source(location)
+        try:
+            for doc in read_archive(opener, report, counters, source=source, name=location):
+                yield key, doc
+            counters.inc("read:files")
+        except (NotAnArchiveError, SourceError, OSError) as exc:
+            # the file (or the rest of it) cannot be read: what was read is kept,
+            # the input is recorded as failed so a rerun tries it again
+            counters.inc("read:files_failed")
+            errors.append({"file": location, "offset": -1, "reason": str(exc) or type(exc).__name__})
+        for err in errors:
+            yield beam.pvalue.TaggedOutput("errors", (key, err))
+        yield beam.pvalue.TaggedOutput("stats", (key, counters.as_dict()))
+        yield beam.pvalue.TaggedOutput("inputs", (key, location))
+        _bump(counters.as_dict())
+
+
+class FilterFn(beam.DoFn):
+    """Language id + heuristic filters; kept docs out, a seeded sample of rejects aside."""
+
+    def __init__(self, config: StageConfig, rejected_rate: float):
+        self.config = config
+        self.rejected_rate = rejected_rate
+        self.stage: FilterStage | None = None
+
+    def setup(self):
+        # the fastText model is loaded once per worker, not per bundle
+        self.stage = FilterStage(self.config)
+        self.stage.lid.model
+
+    def start_bundle(self):
+        self.counts: dict[str, Counters] = {}
+
+    def process(self, element):
+        key, doc = element
+        counters = self.counts.setdefault(key, Counters())
+        doc, reason = self.stage.decide(doc, counters)
+        if not reason:
+            yield key, doc
+        elif in_rejected_sample(doc.id, self.rejected_rate):
+            yield beam.pvalue.TaggedOutput("rejected", (key, rejected_record(doc, reason)))
+
+    def finish_bundle(self):
+        # counters per input, once per bundle rather than once per document
+        for key, counters in self.counts.items():
+            _bump(counters.as_dict())
+            yield beam.pvalue.TaggedOutput(
+                "stats", GlobalWindows.windowed_value((key, counters.as_dict())))
+
+
+class QualityFn(beam.DoFn):
+    """Quality scoring: adds ``quality`` and applies the keep rule when a scorer is set.
+
+    The classifier arrives with its own issue; until a ``scorer_factory`` is
+    given this stage passes documents through unchanged (counted).
+    """
+
+    def __init__(self, scorer_factory=None):
+        self.scorer_factory = scorer_factory
+        self.scorer = None
+
+    def setup(self):
+        if self.scorer_factory is not None:
+            self.scorer = self.scorer_factory()
+
+    def process(self, element):
+        if self.scorer is None:
+            yield element
+            return
+        key, doc = element
+        kept = self.scorer(doc)
+        if kept is not None:
+            yield key, kept
+
+
+def _put(dest: str, data: bytes) -> None:
+    """Write bytes to any Beam filesystem path atomically (temp name, then rename)."""
+    tmp = dest + ".tmp"
+    if "://" not in dest:
+        # object stores have no directories; local ones must exist (several
+        # workers may create the same one at once, hence exist_ok)
+        os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
+    with FileSystems.create(tmp, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
+        fh.write(data)
+    if FileSystems.exists(dest):
+        FileSystems.delete([dest])
+    FileSystems.rename([tmp], [dest])
+
+
+class WritePerInputFn(beam.DoFn):
+    """All outputs of one input, in a fixed order, then its completion marker."""
+
+    def __init__(self, out: str):
+        self.out = out
+
+    def process(self, element):
+        key, groups = element
+        location = (list(groups["inputs"]) or [key])[0]
+        docs = sorted(groups["docs"], key=doc_order)
+        stats = merge_counts(groups["stats"])
+        errors = sort_errors(groups["errors"])
+        rejected = sorted(groups["rejected"], key=lambda r: r["id"])
+        with tempfile.TemporaryDirectory() as tmp:
+            local = os.path.join(tmp, "docs.parquet")
+            with DocumentWriter(local) as w:
+                for d in docs:
+                    w.write(d)
+            _put(output_path(self.out, "docs", key), Path(local).read_bytes())
+        _put(output_path(self.out, "errors", key), dumps_jsonl(errors))
+        _put(output_path(self.out, "rejected", key), dumps_jsonl(rejected))
+        _put(output_path(self.out, "stats", key), (json.dumps(stats, indent=1, sort_keys=True) + "\n").encode())
+        marker = {"input": location, "key": key, "docs_read": stats.get("docs", 0), "kept": len(docs),
+                  "errors": len(errors), "complete": stats.get("read:files_failed", 0) == 0}
+        _put(output_path(self.out, "done", key), (json.dumps(marker, sort_keys=True) + "\n").encode())
+        yield marker
+
+
+# --------------------------------------------------------------------------- graph
+
+def build(p: beam.Pipeline, locations: list[str], out: str, config: StageConfig,
+          rejected_rate: float = 0.01, source: str = "", retries: int = 5, backoff: float = 1.0,
+          scorer_factory=None):
+    """Add the filter job's transforms to ``p``; returns the PCollection of markers."""
+    read = (
+        p
+        | "Inputs" >> beam.Create(sorted(locations))
+        | "Reshuffle" >> beam.Reshuffle()  # spread files over workers before the heavy work
+        | "Read" >> beam.ParDo(ReadArchiveFn(source, retries, backoff)).with_outputs(
+            "errors", "stats", "inputs", main="docs")
+    )
+    filtered = read.docs | "Filter" >> beam.ParDo(FilterFn(config, rejected_rate)).with_outputs(
+        "rejected", "stats", main="kept")
+    scored = filtered.kept | "Quality" >> beam.ParDo(QualityFn(scorer_factory))
+    stats = (read.stats, filtered.stats) | "AllStats" >> beam.Flatten()
+    grouped = {"docs": scored, "errors": read.errors, "rejected": filtered.rejected,
+               "stats": stats, "inputs": read.inputs} | "ByInput" >> beam.CoGroupByKey()
+    return grouped | "WritePerInput" >> beam.ParDo(WritePerInputFn(out))
+
+
+# --------------------------------------------------------------------------- driver
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="pipelines.filter", description=__doc__.split("\n\n")[0])
+    src = ap.add_argument_group("inputs")
+    src.add_argument("--crawl", help="crawl id (CC-MAIN-2020-34) or prefix (CC-MAIN-2020 = every 2020 crawl)")
+    src.add_argument("--files", type=int, help="take a deterministic sample of N files per crawl")
+    src.add_argument("--source-kind", default="warc", choices=["warc", "wet"], help="WARC (default) or WET files")
+    src.add_argument("--cc-base", default=DEFAULT_BASE,
+                     help="Common Crawl base: https URL (default data.commoncrawl.org), s3://commoncrawl/, or a mirror URL/dir")
+    src.add_argument("--input", nargs="*", default=[], help="local archive files or globs (instead of --crawl)")
+    src.add_argument("--seed", type=int, default=0, help="seed of the --files sample")
+    job = ap.add_argument_group("job")
+    job.add_argument("--out", help="output directory (local or gs://); default out/<crawl>/filter")
+    job.add_argument("--preset", default="gpt3", help="filter preset (gpt3, tiny, filters:<name>)")
+    job.add_argument("--languages", help="comma-separated languages to keep (default en)")
+    job.add_argument("--lang-threshold", type=float, help="minimum language score (default 0.65)")
+    job.add_argument("--rejected-rate", type=float, default=0.01, help="share of dropped documents sampled to rejected/")
+    job.add_argument("--retries", type=int, default=5, help="retries per remote file")
+    job.add_argument("--source", default="", help="source name on documents (default: from file names)")
+    run = ap.add_argument_group("runner")
+    run.add_argument("--runner", default="DirectRunner", help="DirectRunner, DataflowRunner, PortableRunner, ...")
+    run.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="DirectRunner processes")
+    run.add_argument("--project", help="Dataflow: GCP project")
+    run.add_argument("--region", help="Dataflow: region")
+    run.add_argument("--temp", help="Dataflow: temp/staging location (gs://...)")
+    run.add_argument("--job-endpoint", help="PortableRunner: job service (host:port), e.g. a Flink/Spark job server")
+    run.add_argument("-q", "--quiet", action="store_true")
+    return ap
+
+
+def resolve_inputs(args) -> list[str]:
+    """Input locations from --input or --crawl (sorted, deduplicated)."""
+    if args.input:
+        return expand_inputs(args.input)
+    if not args.crawl:
+        raise SourceError("give --crawl CC-MAIN-... or --input FILES")
+    locations: list[str] = []
+    for crawl in resolve_crawls(args.crawl, args.cc_base):
+        locations += list_files(crawl, args.cc_base, kind=args.source_kind, files=args.files, seed=args.seed)
+    return sorted(set(locations))
+
+
+def pipeline_options(args, beam_args: list[str]) -> PipelineOptions:
+    opts = ["--runner", args.runner]
+    if args.runner in ("DirectRunner", "direct"):
+        if args.workers > 1:
+            opts += [f"--direct_num_workers={args.workers}", "--direct_running_mode=multi_processing"]
+        else:
+            opts += ["--direct_running_mode=in_memory"]
+    elif args.runner == "DataflowRunner":
+        for flag, value in (("--project", args.project), ("--region", args.region), ("--temp_location", args.temp)):
+            if value:
+                opts += [flag, value]
+    elif args.runner == "PortableRunner":
+        if not args.job_endpoint:
+            raise SourceError("PortableRunner needs --job-endpoint host:port")
+        opts += ["--job_endpoint", args.job_endpoint, "--environment_type", "LOOPBACK"]
+    return PipelineOptions(opts + beam_args)
+
+
+def _done_keys(out: str) -> set[str]:
+    """Keys of inputs whose marker says complete."""
+    done = set()
+    pattern = f"{out.rstrip('/')}/done/*.json"
+    try:
+        matches = FileSystems.match([pattern])[0].metadata_list
+    except Exception:  # no such directory yet (Beam raises its own error types)
+        return done
+    for m in matches:
+        try:
+            with FileSystems.open(m.path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
+                marker = json.loads(fh.read())
+        except (OSError, ValueError):
+            continue  # an unreadable marker: redo that input
+        if marker.get("complete"):
+            done.add(marker["key"])
+    return done
+
+
+def _read_json(path: str):
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
+        return json.loads(fh.read())
+
+
+class _Watcher(threading.Thread):
+    """Local progress: a rate line every ``every`` seconds from the done markers."""
+
+    def __init__(self, out: str, total: int, every: float = 10.0):
+        super().__init__(daemon=True)
+        self.out, self.total, self.every = out, total, every
+        self.stop = threading.Event()
+        self.start_time = time.monotonic()
+
+    def line(self) -> str:
+        markers = [m for m in Path(self.out, "done").glob("*.json")] if "://" not in self.out else []
+        docs = kept = 0
+        for m in markers:
+            try:
+                d = json.loads(m.read_text())
+            except (OSError, ValueError):
+                continue
+            docs += d.get("docs_read", 0)
+            kept += d.get("kept", 0)
+        el = max(time.monotonic() - self.start_time, 1e-9)
+        share = 100.0 * kept / docs if docs else 0.0
+        return (f"filter: {len(markers)}/{self.total} inputs done, {docs} docs ({docs / el:.1f} docs/s), "
+                f"{share:.1f}% kept, driver peak RSS {rss_mb():.0f} MiB, {el:.0f}s")
+
+    def run(self):
+        while not self.stop.wait(self.every):
+            print(self.line(), file=sys.stderr, flush=True)
+
+
+def summary_table(stats: dict[str, int]) -> str:
+    width = max((len(k) for k in stats), default=10)
+    return "\n".join(f"  {k:<{width}}  {v:>12,}" for k, v in stats.items())
+
+
+def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = None) -> dict:
+    """Run the filter job; returns the merged stats. ``test_pipeline`` lets tests inject one."""
+    args, beam_args = _parser().parse_known_args(argv)
+    locations = resolve_inputs(args)
+    if not locations:
+        raise SourceError("no input files")
+    out = args.out or f"out/{args.crawl or 'input'}/filter"
+    config = StageConfig.preset(args.preset)
+    if args.languages:
+        config.langid.languages = tuple(x.strip() for x in args.languages.split(",") if x.strip())
+    if args.lang_threshold is not None:
+        config.langid.threshold = args.lang_threshold
+    keys = {input_key(loc): loc for loc in locations}
+    if len(keys) != len(locations):
+        raise SourceError("two inputs map to the same output key; rename one of them")
+    done = _done_keys(out) & set(keys)
+    todo = [loc for loc in locations if input_key(loc) not in done]
+    resolved = {"inputs": locations, "config": config.to_dict(), "rejected_rate": args.rejected_rate,
+                "crawl": args.crawl, "files": args.files, "seed": args.seed, "source_kind": args.source_kind}
+    _put(f"{out.rstrip('/')}/config.json", (json.dumps(resolved, indent=1, sort_keys=True) + "\n").encode())
+    if not args.quiet:
+        print(f"filter: {len(locations)} inputs, {len(done)} already done, {len(todo)} to process -> {out}",
+              file=sys.stderr, flush=True)
+    if todo:
+        p = test_pipeline or beam.Pipeline(options=pipeline_options(args, beam_args))
+        build(p, todo, out, config, args.rejected_rate, args.source, args.retries)
+        watcher = _Watcher(out, len(locations)) if not args.quiet and "://" not in out else None
+        if watcher:
+            watcher.start()
+        try:
+            result = p.run()
+            result.wait_until_finish()
+        finally:
+            if watcher:
+                watcher.stop.set()
+    stats = merge_counts(_read_json(output_path(out, "stats", k)) for k in sorted(keys)
+                         if FileSystems.exists(output_path(out, "stats", k)))
+    failed = sorted(k for k in keys if k not in _done_keys(out))
+    _put(f"{out.rstrip('/')}/stats.json", (json.dumps(
+        {"counters": stats, "inputs": len(locations), "incomplete_inputs": failed}, indent=1, sort_keys=True) + "\n").encode())
+    if not args.quiet:
+        print(f"filter: done -> {out}\n{summary_table(stats)}", file=sys.stderr)
+        if failed:
+            print(f"filter: {len(failed)} input(s) could not be read completely (see {out}/errors/): "
+                  + ", ".join(failed[:5]), file=sys.stderr)
+    return {"counters": stats, "incomplete_inputs": failed, "out": out}
+
+
+def main(argv=None) -> int:
+    import logging
+
+    # Beam's worker processes log every option they discard at WARNING; keep
+    # the terminal for our progress lines and errors.
+    logging.getLogger("apache_beam").setLevel(logging.ERROR)
+    try:
+        result = run(argv)
+    except SourceError as exc:
+        print(f"pipelines.filter: error: {exc}", file=sys.stderr)
+        return 2
+    return 1 if result["incomplete_inputs"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
