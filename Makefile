@@ -8,23 +8,38 @@ PY := $(VENV)/bin/python
 CURATE := $(VENV)/bin/curate
 STAMP := $(VENV)/.installed
 
-# `make filter` inputs: INPUT (files or globs) or, with neither INPUT nor CRAWL,
-# the bundled Common Crawl sample.
+# `make filter`: CRAWL (an id or a prefix: CC-MAIN-2020 = every 2020 crawl) or
+# INPUT (files/globs); with neither, the bundled Common Crawl sample.
 SAMPLE := $(wildcard sample/*.warc.gz sample/*.arc.gz)
-INPUT ?=
 CRAWL ?=
-OUT ?= out/$(if $(CRAWL),$(CRAWL),sample)/filter
+INPUT ?=
+FILES ?=
+SOURCE ?= warc
+CC_BASE ?= https://data.commoncrawl.org/
+OUT ?= out/$(if $(CRAWL),$(CRAWL),$(if $(INPUT),input,sample))/filter
+RUNNER ?= DirectRunner
 WORKERS ?= $(shell nproc)
+PROJECT ?=
+REGION ?=
+TEMP ?=
+JOB_ENDPOINT ?=
+FILTER_ARGS = $(if $(CRAWL),--crawl $(CRAWL) --cc-base $(CC_BASE),--input $(or $(INPUT),$(SAMPLE))) \
+	$(if $(FILES),--files $(FILES)) --source-kind $(SOURCE) --out $(OUT) \
+	--runner $(RUNNER) --workers $(WORKERS) $(if $(PROJECT),--project $(PROJECT)) \
+	$(if $(REGION),--region $(REGION)) $(if $(TEMP),--temp $(TEMP)) \
+	$(if $(JOB_ENDPOINT),--job-endpoint $(JOB_ENDPOINT)) $(ARGS)
 
 .DEFAULT_GOAL := help
-.PHONY: help install test bench filter clean
+.PHONY: help install test bench filter dist clean
 
 help:  ## list targets
 	@echo "curate: GPT-3's data recipe, from web archives to a filtered corpus"
 	@echo
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  make %-10s %s\n", $$1, $$2}'
 	@echo
-	@echo "  variables: INPUT=<archives>  OUT=<dir>  (default: bundled sample -> out/sample/filter)"
+	@echo "  make filter variables: CRAWL=<id or prefix> FILES=<n> SOURCE=warc|wet CC_BASE=<url|dir|s3://commoncrawl/>"
+	@echo "    INPUT=<files/globs> OUT=<dir> RUNNER=DirectRunner|DataflowRunner|PortableRunner WORKERS=<n>"
+	@echo "    PROJECT= REGION= TEMP=gs://... (Dataflow)  JOB_ENDPOINT=host:port (Portable)  ARGS=<more options>"
 
 install: $(STAMP)  ## create .venv with everything (idempotent)
 
@@ -45,12 +60,12 @@ bench: $(STAMP)  ## throughput and quality figures, side by side with peers
 	$(PY) -m benchmarks.readers
 	$(PY) -m benchmarks.ingest
 
-filter: $(STAMP)  ## read + extract + language id + heuristic filters (bundled sample by default)
-	@if [ -n "$(CRAWL)" ]; then echo "make filter: CRAWL= is not supported yet; use INPUT=<archive files>" >&2; exit 2; fi
-	@mkdir -p $(OUT)
-	$(CURATE) read $(or $(INPUT),$(SAMPLE)) -o $(OUT)/docs.parquet --errors $(OUT)/errors.jsonl || test $$? -eq 1
-	$(CURATE) filter -i $(OUT)/docs.parquet -o $(OUT)/kept.parquet
-	@echo "documents: $(OUT)/docs.parquet  kept: $(OUT)/kept.parquet  errors: $(OUT)/errors.jsonl  stats: $(OUT)/*.stats.json"
+filter: $(STAMP)  ## the filter job on Beam: read, extract, language id, heuristics (bundled sample by default)
+	$(PY) -m pipelines.filter $(FILTER_ARGS)
+
+# Dataflow workers install this package from a wheel staged with the job.
+dist: $(STAMP)  ## build the wheel that DataflowRunner stages for its workers
+	$(PY) -m pip wheel -q --no-deps -w dist .
 
 clean:  ## remove outputs (keeps .venv)
-	rm -rf out .pytest_cache
+	rm -rf out dist .pytest_cache

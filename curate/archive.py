@@ -118,10 +118,8 @@ def as_opener(source: "str | os.PathLike | Opener") -> tuple[Opener, str]:
     return (lambda: open(path, "rb")), str(path)
 
 
-def _head(opener: Opener, n: int = 64) -> tuple[bytes, bool]:
-    """The first ``n`` bytes of the (decompressed) file, and whether it is gzip."""
-    with opener() as fh:
-        raw = fh.read(max(n, 4096))
+def _decode_head(raw: bytes, n: int = 64) -> tuple[bytes, bool]:
+    """The first ``n`` decompressed bytes of a file starting with ``raw``, and whether it is gzip."""
     if raw[:2] == b"\x1f\x8b":
         try:
             d = zlib.decompressobj(16 + zlib.MAX_WBITS)
@@ -129,6 +127,23 @@ def _head(opener: Opener, n: int = 64) -> tuple[bytes, bool]:
         except zlib.error:
             return b"", True
     return raw[:n], False
+
+
+def _read_head(fh: BinaryIO, n: int = 4096) -> bytes:
+    """Up to ``n`` bytes (a stream's read may return less than asked before its end)."""
+    parts, got = [], 0
+    while got < n:
+        chunk = fh.read(n - got)
+        if not chunk:
+            break
+        parts.append(chunk)
+        got += len(chunk)
+    return b"".join(parts)
+
+
+def _head(opener: Opener, n: int = 64) -> tuple[bytes, bool]:
+    with opener() as fh:
+        return _decode_head(_read_head(fh), n)
 
 
 def sniff(source: "str | os.PathLike | Opener") -> str:
@@ -164,13 +179,33 @@ def iter_records(
     path = name or default_name
     report = _sink(errors)
     counters = counters if counters is not None else Counters()
-    head, gz = _head(opener, 64)
+    # Open once and sniff the first bytes; the first reader gets this same
+    # stream with the bytes put back (for remote files that saves a request),
+    # later re-reads (the lenient fallback) open a fresh one.
+    stream = opener()
+    try:
+        raw = _read_head(stream)
+    except BaseException:
+        stream.close()
+        raise
+    head, gz = _decode_head(raw)
     head = head.lstrip(b"\r\n\x00 ")
+    fresh = opener
+    handed = False
+
+    def opener():
+        nonlocal handed
+        if handed:
+            return fresh()
+        handed = True
+        return _Prefixed(raw, stream)
+
     if head.startswith(_ARC_MAGIC):
         counters.inc("read:files:arc")
         yield from _LenientReader(path, opener, report, counters).arc_records()
         return
     if not head.startswith(_WARC_MAGIC):
+        stream.close()
         what = "gzip data" if gz else "data"
         raise NotAnArchiveError(
             f"{path}: not a WARC or ARC file (no archive record found; {what} starts with {head[:24]!r})"
@@ -214,7 +249,7 @@ def _fastwarc_records(opener: Opener, path: str, report: ErrorSink, counters: Co
 
     with opener() as raw:
         seekable = getattr(raw, "seekable", None)
-        fh = raw if seekable is not None and seekable() else _Tell(raw)
+        fh = raw if isinstance(raw, _Tell) or (seekable is not None and seekable()) else _Tell(raw)
         # parse_http=False: we parse HTTP ourselves so both readers decode the
         # same way; quirks_mode off so any damage sends us to the lenient reader,
         # which records what it finds.
@@ -261,6 +296,31 @@ class _Tell:
 
     def close(self) -> None:
         self._raw.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class _Prefixed(_Tell):
+    """A stream whose first bytes were already read: gives them back, then the rest."""
+
+    def __init__(self, prefix: bytes, raw):
+        super().__init__(raw)
+        self._prefix = prefix
+
+    def read(self, n: int = -1) -> bytes:
+        if self._prefix:
+            if n is None or n < 0:
+                data = self._prefix + self._raw.read()
+                self._prefix = b""
+            else:
+                data, self._prefix = self._prefix[:n], self._prefix[n:]
+            self._pos += len(data)
+            return data
+        return super().read(n)
 
 
 # --------------------------------------------------------------------------- helpers

@@ -249,7 +249,8 @@ def _parser() -> argparse.ArgumentParser:
     job.add_argument("--languages", help="comma-separated languages to keep (default en)")
     job.add_argument("--lang-threshold", type=float, help="minimum language score (default 0.65)")
     job.add_argument("--rejected-rate", type=float, default=0.01, help="share of dropped documents sampled to rejected/")
-    job.add_argument("--retries", type=int, default=5, help="retries per remote file")
+    job.add_argument("--retries", type=int, default=5, help="retries per remote file (consecutive failures)")
+    job.add_argument("--backoff", type=float, default=1.0, help="first retry wait in seconds (doubles each time)")
     job.add_argument("--source", default="", help="source name on documents (default: from file names)")
     run = ap.add_argument_group("runner")
     run.add_argument("--runner", default="DirectRunner", help="DirectRunner, DataflowRunner, PortableRunner, ...")
@@ -375,7 +376,7 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
               file=sys.stderr, flush=True)
     if todo:
         p = test_pipeline or beam.Pipeline(options=pipeline_options(args, beam_args))
-        build(p, todo, out, config, args.rejected_rate, args.source, args.retries)
+        build(p, todo, out, config, args.rejected_rate, args.source, args.retries, args.backoff)
         watcher = _Watcher(out, len(locations)) if not args.quiet and "://" not in out else None
         if watcher:
             watcher.start()
