@@ -45,7 +45,7 @@ def cmd_read(args: argparse.Namespace) -> int:
     counters = Counters()
     errors_fh = open(args.errors, "w", encoding="utf-8") if args.errors else None
     failed_files = 0
-    progress = Progress("read", enabled=False if args.quiet else None, show_kept=False)
+    progress = Progress("read", enabled=not args.quiet, show_kept=False)
     try:
         writer = DocumentWriter(args.output)
     except DocumentFormatError as exc:
@@ -146,7 +146,7 @@ def cmd_filter(args: argparse.Namespace) -> int:
         config.langid.threshold = args.lang_threshold
     counters = Counters()
     stage = FilterStage(config)
-    progress = Progress("filter", enabled=False if args.quiet else None)
+    progress = Progress("filter", enabled=not args.quiet)
     input_errors: list = []
     try:
         with DocumentWriter(args.output) as writer:

@@ -30,7 +30,8 @@ class Progress:
         self.label = label
         self.show_kept = show_kept
         self.stream = stream or sys.stderr
-        self.enabled = self.stream.isatty() if enabled is None else enabled
+        # on by default: a bar on a terminal, a rate line every `every` seconds in a log
+        self.enabled = True if enabled is None else enabled
         self.every = every
         self.start = time.monotonic()
         self.last = self.start
