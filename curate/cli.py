@@ -5,6 +5,10 @@ Subcommands (forms other tools and tests rely on):
   curate read PATH... -o OUT [--errors ERRORS.jsonl] [--strict] [--source NAME]
   curate html2text            JSONL {"id","url","html"} on stdin -> {"id","text"} on stdout
   curate filter -i DOCS -o OUT [--languages en] [--lang-threshold 0.65] [--preset gpt3|tiny]
+  curate reference --kind wikipedia|wikitext|gutenberg|jsonl PATH... -o OUT
+  curate quality train|score|evaluate ...   (see classifiers/cli.py)
+  curate dedup -i DOCS -o OUT [--threshold 0.8] [--against REF_DOCS]
+  curate decontaminate --benchmark FILE... -i DOCS -o OUT [--report REPORT.json]
 
 Expected bad input never prints a traceback: one line naming the file and the
 problem goes to stderr and the exit status says whether anything failed.
@@ -196,6 +200,16 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--lang-threshold", type=float, help="minimum language score (default 0.65)")
     f.add_argument("-q", "--quiet", action="store_true")
     f.set_defaults(func=cmd_filter)
+
+    # Later stages keep their handlers beside their code; registering them is
+    # cheap (their heavy imports happen inside the handlers).
+    from classifiers.cli import add_quality_parser, add_reference_parser
+    from curate.dedup.cli import add_decontaminate_parser, add_dedup_parser
+
+    add_reference_parser(sub)
+    add_quality_parser(sub)
+    add_dedup_parser(sub)
+    add_decontaminate_parser(sub)
     return p
 
 

@@ -9,7 +9,7 @@ Stages (each a thin DoFn over a ``curate`` function)::
 
     locations -> Reshuffle -> Read (archive -> documents: curate.ingest)
               -> Filter (language id + heuristics: curate.annotate)
-              -> Quality (pluggable scorer; pass-through until a classifier is set)
+              -> Quality (classifier score + Pareto keep rule, with --quality-model)
               -> CoGroupByKey(input) -> WritePerInput (curate.outputs layout)
 
 Everything random is seeded from document ids and every output is written
@@ -109,7 +109,21 @@ class ReadArchiveFn(beam.DoFn):
         _bump(counters.as_dict())
 
 
-class FilterFn(beam.DoFn):
+class _PerInputCountsFn(beam.DoFn):
+    """A DoFn that counts per input and emits the counters once per bundle."""
+
+    def start_bundle(self):
+        self.counts: dict[str, Counters] = {}
+
+    def finish_bundle(self):
+        # counters per input, once per bundle rather than once per document
+        for key, counters in self.counts.items():
+            _bump(counters.as_dict())
+            yield beam.pvalue.TaggedOutput(
+                "stats", GlobalWindows.windowed_value((key, counters.as_dict())))
+
+
+class FilterFn(_PerInputCountsFn):
     """Language id + heuristic filters; kept docs out, a seeded sample of rejects aside."""
 
     def __init__(self, config: StageConfig, rejected_rate: float):
@@ -122,9 +136,6 @@ class FilterFn(beam.DoFn):
         self.stage = FilterStage(self.config)
         self.stage.lid.model
 
-    def start_bundle(self):
-        self.counts: dict[str, Counters] = {}
-
     def process(self, element):
         key, doc = element
         counters = self.counts.setdefault(key, Counters())
@@ -134,23 +145,18 @@ class FilterFn(beam.DoFn):
         elif in_rejected_sample(doc.id, self.rejected_rate):
             yield beam.pvalue.TaggedOutput("rejected", (key, rejected_record(doc, reason)))
 
-    def finish_bundle(self):
-        # counters per input, once per bundle rather than once per document
-        for key, counters in self.counts.items():
-            _bump(counters.as_dict())
-            yield beam.pvalue.TaggedOutput(
-                "stats", GlobalWindows.windowed_value((key, counters.as_dict())))
 
+class QualityFn(_PerInputCountsFn):
+    """Quality score (``metadata["quality"]``) and GPT-3's Pareto keep rule.
 
-class QualityFn(beam.DoFn):
-    """Quality scoring: adds ``quality`` and applies the keep rule when a scorer is set.
-
-    The classifier arrives with its own issue; until a ``scorer_factory`` is
-    given this stage passes documents through unchanged (counted).
+    ``scorer_factory`` (e.g. ``functools.partial(classifiers.scoring.make_scorer,
+    model_dir)``) is called once per worker; without one the stage passes
+    documents through unchanged.
     """
 
-    def __init__(self, scorer_factory=None):
+    def __init__(self, scorer_factory=None, rejected_rate: float = 0.01):
         self.scorer_factory = scorer_factory
+        self.rejected_rate = rejected_rate
         self.scorer = None
 
     def setup(self):
@@ -162,9 +168,17 @@ class QualityFn(beam.DoFn):
             yield element
             return
         key, doc = element
+        counters = self.counts.setdefault(key, Counters())
+        self.scorer.counters = counters
         kept = self.scorer(doc)
         if kept is not None:
             yield key, kept
+            return
+        # The heuristic stage counted this document as kept; it ends up dropped,
+        # so the final counters still add up to one decision per document.
+        counters.inc("kept", -1)
+        if in_rejected_sample(doc.id, self.rejected_rate):
+            yield beam.pvalue.TaggedOutput("rejected", (key, rejected_record(doc, "quality")))
 
 
 def _put(dest: str, data: bytes) -> None:
@@ -224,9 +238,11 @@ def build(p: beam.Pipeline, locations: list[str], out: str, config: StageConfig,
     )
     filtered = read.docs | "Filter" >> beam.ParDo(FilterFn(config, rejected_rate)).with_outputs(
         "rejected", "stats", main="kept")
-    scored = filtered.kept | "Quality" >> beam.ParDo(QualityFn(scorer_factory))
-    stats = (read.stats, filtered.stats) | "AllStats" >> beam.Flatten()
-    grouped = {"docs": scored, "errors": read.errors, "rejected": filtered.rejected,
+    scored = filtered.kept | "Quality" >> beam.ParDo(QualityFn(scorer_factory, rejected_rate)).with_outputs(
+        "rejected", "stats", main="kept")
+    stats = (read.stats, filtered.stats, scored.stats) | "AllStats" >> beam.Flatten()
+    rejected = (filtered.rejected, scored.rejected) | "AllRejected" >> beam.Flatten()
+    grouped = {"docs": scored.kept, "errors": read.errors, "rejected": rejected,
                "stats": stats, "inputs": read.inputs} | "ByInput" >> beam.CoGroupByKey()
     return grouped | "WritePerInput" >> beam.ParDo(WritePerInputFn(out))
 
@@ -248,6 +264,8 @@ def _parser() -> argparse.ArgumentParser:
     job.add_argument("--preset", default="gpt3", help="filter preset (gpt3, tiny, filters:<name>)")
     job.add_argument("--languages", help="comma-separated languages to keep (default en)")
     job.add_argument("--lang-threshold", type=float, help="minimum language score (default 0.65)")
+    job.add_argument("--quality-model", help="quality classifier model dir or URL (classifiers/); none: no quality stage")
+    job.add_argument("--quality-alpha", type=float, help="Pareto alpha of the keep rule (default: the model card's, 9)")
     job.add_argument("--rejected-rate", type=float, default=0.01, help="share of dropped documents sampled to rejected/")
     job.add_argument("--retries", type=int, default=5, help="retries per remote file (consecutive failures)")
     job.add_argument("--backoff", type=float, default=1.0, help="first retry wait in seconds (doubles each time)")
@@ -369,6 +387,7 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     done = _done_keys(out) & set(keys)
     todo = [loc for loc in locations if input_key(loc) not in done]
     resolved = {"inputs": locations, "config": config.to_dict(), "rejected_rate": args.rejected_rate,
+                "quality_model": args.quality_model, "quality_alpha": args.quality_alpha,
                 "crawl": args.crawl, "files": args.files, "seed": args.seed, "source_kind": args.source_kind}
     _put(f"{out.rstrip('/')}/config.json", (json.dumps(resolved, indent=1, sort_keys=True) + "\n").encode())
     if not args.quiet:
@@ -376,7 +395,20 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
               file=sys.stderr, flush=True)
     if todo:
         p = test_pipeline or beam.Pipeline(options=pipeline_options(args, beam_args))
-        build(p, todo, out, config, args.rejected_rate, args.source, args.retries, args.backoff)
+        scorer_factory = None
+        if args.quality_model:
+            import functools
+
+            from classifiers.models import ModelError
+            from classifiers.scoring import make_scorer
+
+            try:
+                make_scorer(args.quality_model)  # fail fast, in the driver, on a bad model
+            except (ModelError, OSError) as exc:
+                raise SourceError(f"quality model: {exc}") from exc
+            scorer_factory = functools.partial(make_scorer, args.quality_model, args.quality_alpha)
+        build(p, todo, out, config, args.rejected_rate, args.source, args.retries, args.backoff,
+              scorer_factory=scorer_factory)
         watcher = _Watcher(out, len(locations)) if not args.quiet and "://" not in out else None
         if watcher:
             watcher.start()

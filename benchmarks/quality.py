@@ -1,0 +1,222 @@
+"""Quality classifier figures: AUC on unseen documents, scoring speed, training time.
+
+    python -m benchmarks.quality [--part all|auc|speed|train] [--out out/bench/quality]
+                                 [--train-docs 100000] [--models lr-gpt3,lr-best,fasttext]
+
+Data (../shared/data), split so that evaluation is on documents the model never saw:
+
+* train files: positives WikiText-2 *valid*, five Gutenberg books, Dragnet articles;
+  negatives the Dolma CC-MAIN-2019-30 extracted text, and the documents our reader
+  extracts (unfiltered) from the CC 2008 ARC, the ClueWeb09 and the iana.org WARC.
+* ``heldout``: documents of those files whose hashed id falls in the 20% test split.
+* ``unseen_files``: files never used in training: WikiText-2 *test*, two other books
+  (Dracula, The Time Machine); the archive.org 2008 crawl, the two wget 2024 WARCs,
+  CC-MAIN-2014-35, CC-MAIN-2020-34 and CC-MAIN-2024-22 (WARC and WET).
+* ``unseen_files_en``: the same, crawl side restricted to documents fastText lid
+  calls English (>= 0.65), which is what the pipeline's quality stage really sees.
+
+Speed: documents/s per core (process CPU time) of the single-document path the
+pipeline uses, on 3,000-character windows of real documents; training time on
+``--train-docs`` windows sampled (seeded) from the real documents' text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+REF = SHARED / "reference"
+WARC = SHARED / "warc"
+
+TRAIN_BOOKS = ["pg11_Alice-s-Adventures-in-Wonderland", "pg1342_Pride-and-Prejudice", "pg2701_Moby-Dick--Or-The-Whale",
+               "pg84_Frankenstein", "pg98_A-Tale-of-Two-Cities"]
+UNSEEN_BOOKS = ["pg345_Dracula", "pg35_The-Time-Machine"]
+TRAIN_ARCHIVES = ["cc-2008_arc-small-sample-1213893279526_0.arc", "clueweb09-ja_resiliparse-clueweb-quirk.warc.gz",
+                  "liveweb-2014_pywb-iana.warc.gz"]
+UNSEEN_ARCHIVES = ["ia-archive-org-2008_heritrix-web_sample.warc.gz", "wget-2024_dolma-sample-0000.warc.gz",
+                   "wget-2024_dolma-sample-0001.warc.gz", "cc-main-2014-35_wdps-CommonCrawl-sample.warc",
+                   "cc-main-2020-34_resiliparse-warcfile.part1.warc.gz", "cc-main-2024-22_whirlwind.warc.gz",
+                   "cc-main-2024-22_whirlwind.warc.wet.gz"]
+
+MODELS = {
+    # GPT-3's recipe as the paper describes it: Spark tokens, raw counts, 2^18, unigrams
+    "lr-gpt3": {"kind": "lr", "preset": "gpt3"},
+    # the best LR measured here: words + bigrams, log tf, l2, 2^20, sources balanced
+    "lr-best": {"kind": "lr", "preset": "best", "balance": "source", "C": 10.0},
+    # DCLM-style fastText: word bigrams, same data and balance as lr-best
+    "fasttext": {"kind": "fasttext", "balance": "source"},
+}
+
+
+def build_corpora(work: Path) -> dict[str, list[str]]:
+    """Write the named documents files; returns NAME=PATH specs per role."""
+    from curate.document import write_documents
+    from curate.ingest import read_archive
+    from curate.reference import read_gutenberg, read_jsonl, read_wikitext
+
+    work.mkdir(parents=True, exist_ok=True)
+
+    def put(name, docs):
+        path = work / f"{name}.jsonl.gz"
+        if not path.exists():
+            write_documents(path, docs)
+        return f"{name}={path}"
+
+    def archive_docs(name):
+        return read_archive(str(WARC / name), [], source="crawl")
+
+    def books(names):
+        for n in names:
+            yield from read_gutenberg(REF / "books" / f"{n}.txt.gz")
+
+    roles = {
+        "positive": [put("wikitext-valid", read_wikitext(REF / "wikipedia/wikitext-2_valid.txt.gz")),
+                     put("books-train", books(TRAIN_BOOKS)),
+                     put("dragnet", read_jsonl(REF / "webtext_like/dragnet-2012-articles.train.jsonl.gz",
+                                               text_field="article", source="dragnet"))],
+        "negative": [put("cc-2019-dolma", read_jsonl(WARC / "cc-main-2019-30_dolma-extracted-text.part1.jsonl.gz",
+                                                    source="cc-2019-dolma")),
+                     put("crawl-train", (d for a in TRAIN_ARCHIVES for d in archive_docs(a)))],
+        "eval_positive": [put("wikitext-test", read_wikitext(REF / "wikipedia/wikitext-2_test.txt.gz")),
+                          put("books-unseen", books(UNSEEN_BOOKS))],
+        "eval_negative": [put("crawl-unseen", (d for a in UNSEEN_ARCHIVES for d in archive_docs(a)))],
+    }
+    return roles
+
+
+def english_only(ds):
+    """The subset of a LabelledSet whose crawl documents fastText lid calls English."""
+    from curate.langid import check_language
+
+    keep = [y == 1 or check_language(t).keep for t, y in zip(ds.texts, ds.labels)]
+    return ds.subset(keep)
+
+
+def run_auc(out: Path, roles: dict, names: list[str]) -> dict:
+    from classifiers.data import load_labelled
+    from classifiers.models import load_model
+    from classifiers.report import evaluate
+    from classifiers.train import TrainConfig, train_and_report
+
+    unseen_en = english_only(load_labelled(roles["eval_positive"], roles["eval_negative"]))
+    results = {}
+    for name in names:
+        cfg = TrainConfig(**MODELS[name])
+        card = train_and_report(cfg, roles["positive"], roles["negative"], out / "models" / name,
+                                roles["eval_positive"], roles["eval_negative"], log=lambda *_: None)
+        model = load_model(out / "models" / name)
+        ev_en = evaluate(model.score(unseen_en.texts), unseen_en.y(), unseen_en.groups, unseen_en.ids, cfg.alpha)
+        report = json.loads((out / "models" / name / "report" / "report.json").read_text())
+        row = {"train_seconds": card["training"]["train_seconds"], "documents": card["training"]["documents"]}
+        for k, ev in list(report["evaluations"].items()) + [("unseen_files_en", ev_en)]:
+            row[k] = {m: ev[m] for m in ("auc", "precision", "recall", "f1", "n_positive", "n_negative")}
+            row[k]["keep"] = {c: {x: ev[c].get(x) for x in ("keep_expected", "keep_realised")}
+                              for c in ("positive", "negative")}
+        results[name] = row
+        print(f"{name:9s} heldout AUC {row['heldout']['auc']}  unseen AUC {row['unseen_files']['auc']}  "
+              f"unseen(en) AUC {row['unseen_files_en']['auc']}  F1 {row['heldout']['f1']}/{row['unseen_files']['f1']}",
+              flush=True)
+    return results
+
+
+def text_windows(n: int, chars: int = 3000, seed: int = 0) -> tuple[list[str], np.ndarray]:
+    """``n`` windows of ~``chars`` characters cut from real documents (seeded), with labels."""
+    from classifiers.data import load_labelled
+
+    roles = build_corpora(Path(os.environ.get("QUALITY_WORK", REPO / "out" / "bench" / "quality" / "data")))
+    ds = load_labelled(roles["positive"] + roles["eval_positive"], roles["negative"] + roles["eval_negative"])
+    rng = np.random.default_rng(seed)
+    texts, labels = [], []
+    for i in rng.integers(0, len(ds), size=n):
+        t = ds.texts[i]
+        start = int(rng.integers(0, max(1, len(t) - chars)))
+        # snap to a word boundary so no window starts with half a word
+        sp = t.find(" ", start)
+        start = sp + 1 if 0 <= sp < start + 50 else start
+        w = t[start:start + chars]
+        if len(w) < chars // 2:  # a short document: repeat it up to the window size
+            w = (w + "\n\n") * (chars // max(1, len(w)) + 1)
+            w = w[:chars]
+        texts.append(w)
+        labels.append(ds.labels[i])
+    return texts, np.asarray(labels)
+
+
+def run_speed(out: Path, names: list[str], n: int = 5000) -> dict:
+    from classifiers.scoring import make_scorer
+    from curate.document import Document
+
+    texts, _ = text_windows(n, seed=1)
+    docs = [Document(id=f"w{i}", text=t) for i, t in enumerate(texts)]
+    res = {}
+    for name in names:
+        scorer = make_scorer(out / "models" / name)
+        for d in docs[:200]:  # warm the token-hash cache as a long-running worker would be
+            scorer(d)
+        c0 = time.process_time()
+        for d in docs:
+            scorer(d)
+        cpu = time.process_time() - c0
+        res[name] = {"docs_per_s_per_core": round(n / cpu), "doc_chars": 3000, "docs": n}
+        print(f"{name:9s} scoring {n / cpu:,.0f} docs/s per core (single-document path, 3 KB docs)", flush=True)
+    return res
+
+
+def run_train(out: Path, names: list[str], n: int) -> dict:
+    from classifiers.data import sample_weights
+    from classifiers.train import TrainConfig, fit
+    from classifiers.data import LabelledSet
+
+    texts, labels = text_windows(n, seed=2)
+    ds = LabelledSet(ids=[f"t{i}" for i in range(n)], texts=texts, labels=labels.tolist(),
+                     groups=["ref" if y else "crawl" for y in labels])
+    res = {}
+    for name in names:
+        cfg = TrainConfig(**{**MODELS[name], "balance": "class"})
+        w0, c0 = time.perf_counter(), time.process_time()
+        fit(cfg, ds)
+        res[name] = {"docs": n, "wall_s": round(time.perf_counter() - w0, 1), "cpu_s": round(time.process_time() - c0, 1)}
+        print(f"{name:9s} training on {n:,} docs of 3 KB: {res[name]['wall_s']} s wall, {res[name]['cpu_s']} s CPU",
+              flush=True)
+    del sample_weights
+    return res
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="benchmarks.quality", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--part", default="all", choices=["all", "auc", "speed", "train"])
+    ap.add_argument("--out", default=str(REPO / "out" / "bench" / "quality"))
+    ap.add_argument("--models", default=",".join(MODELS), help=f"comma-separated, of {', '.join(MODELS)}")
+    ap.add_argument("--train-docs", type=int, default=100_000)
+    ap.add_argument("--speed-docs", type=int, default=5000)
+    args = ap.parse_args(argv)
+    if not REF.exists():
+        print(f"benchmarks.quality: reference data not found at {REF} (expected ../shared/data)", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    os.environ.setdefault("QUALITY_WORK", str(out / "data"))
+    names = [m for m in args.models.split(",") if m]
+    roles = build_corpora(out / "data")
+    results: dict = {}
+    if args.part in ("all", "auc"):
+        results["auc"] = run_auc(out, roles, names)
+    if args.part in ("all", "speed"):
+        results["speed"] = run_speed(out, names, args.speed_docs)
+    if args.part in ("all", "train"):
+        results["train"] = run_train(out, names, args.train_docs)
+    path = out / f"results-{args.part}.json"
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
