@@ -1,0 +1,415 @@
+"""Dedup and decontamination: quality on the ground-truth sets, speed, memory.
+
+    python -m benchmarks.dedup                 # everything (about 2-3 minutes on one core)
+    python -m benchmarks.dedup --only quality  # quality | speed | memory | decontam | ensemble
+    python -m benchmarks.dedup --memory-docs 100000
+
+Quality (ground truth in ../shared/data/dedup, see its MANIFEST):
+
+* Gutenberg edition clusters (39 files, 8 clusters): pairwise precision and
+  recall of our clusters against the book numbers.
+* CopyCat canonical-link pairs (240 labelled pairs, 479 documents, all run
+  together): recall = labelled pairs with S3 >= 0.8 that end in one cluster;
+  precision = same-cluster document pairs whose two documents were labelled
+  as one pair (share one canonical link), over all same-cluster pairs. Pairs
+  with S3 < 0.8 that we join are reported apart, with their exact containment,
+  because the containment rule joins cut-down copies by design.
+* Clough-Stevenson short answers (60 documents): recall = 'cut' answers in a
+  cluster of two or more; 'non' answers flagged must be 0; precision =
+  same-cluster pairs of one task with no 'non' answer, over all same-cluster
+  pairs.
+
+Speed: signatures/s per core on 500-word documents (real English text from the
+Gutenberg set, 128 permutations), CPU time of this process only. Memory: peak
+RSS of a subprocess deduplicating N synthetic 500-word documents (N=100k by
+default, with 5% planted near-duplicates), extrapolated linearly to 1M.
+Decontamination: index build (13-grams/s) and lookup (MB/s, docs/s) with
+LAMBADA + GSM8K against WikiText and Dragnet articles, and the share of
+characters removed from that clean text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import itertools
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+DEDUP = SHARED / "dedup"
+EVAL = SHARED / "eval"
+
+from curate.dedup import DedupConfig, dedup_documents  # noqa: E402
+from curate.document import Document  # noqa: E402
+
+
+# --------------------------------------------------------------------------- data
+
+def _jsonl(path: Path):
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def gutenberg_docs(max_chars: int | None = None, clusters: set | None = None) -> list[Document]:
+    """Gutenberg edition files as documents; ``metadata['truth']`` = book cluster."""
+    out = []
+    for r in _jsonl(DEDUP / "gutenberg-edition-clusters.shared.jsonl.gz"):
+        if clusters and r["cluster_id"] not in clusters:
+            continue
+        text = r["text"] if max_chars is None else r["text"][:max_chars]
+        out.append(Document(id=r["doc_id"], text=text, source="gutenberg",
+                            metadata={"truth": r["cluster_id"]}))
+    return out
+
+
+def copycat_docs() -> tuple[list[Document], list[dict]]:
+    """CopyCat documents (unique ids) and the labelled pairs."""
+    docs: dict[str, Document] = {}
+    pairs = []
+    for r in _jsonl(DEDUP / "copycat-canonical-link-pairs.shared.jsonl.gz"):
+        a, b = r["pair_id"].split("__to__")
+        docs.setdefault(a, Document(id=a, text=r["src_text"], source=r["corpus"]))
+        docs.setdefault(b, Document(id=b, text=r["target_text"], source=r["corpus"]))
+        pairs.append({"a": a, "b": b, "s3": r["s3_score"], "label": r["label_raw"]})
+    return [docs[k] for k in sorted(docs)], pairs
+
+
+def clough_docs() -> list[Document]:
+    return [Document(id=r["file"], text=r["text"], source="clough",
+                     metadata={"task": r["task"], "category": r["category"]})
+            for r in _jsonl(DEDUP / "clough-stevenson-plagiarism_tasks-abc.jsonl")]
+
+
+# --------------------------------------------------------------------------- metrics
+
+def _cluster_pairs(res_docs) -> set[tuple[str, str]]:
+    by = defaultdict(list)
+    for d in res_docs:
+        by[d.metadata["cluster"]].append(d.id)
+    return {tuple(sorted(p)) for ids in by.values() for p in itertools.combinations(ids, 2)}
+
+
+def _pr(pred: set, truth: set) -> tuple[float, float]:
+    tp = len(pred & truth)
+    return (tp / len(pred) if pred else 1.0), (tp / len(truth) if truth else 1.0)
+
+
+def edge_precision(res, docs, cfg: DedupConfig) -> tuple[float, int]:
+    """Share of verified pairs that meet the duplicate rule on the exact shingle sets
+    (what a bucket collision or an estimation error would break), and the pair count."""
+    import numpy as np
+
+    from curate.dedup.minhash import is_duplicate
+    from curate.dedup.normalize import shingle_hashes
+
+    text = {d.id: d.text for d in docs}
+    sets: dict = {}
+
+    def get(k):
+        if k not in sets:
+            sets[k] = set(shingle_hashes(text[k], cfg.ngram).tolist())
+        return sets[k]
+
+    ok = 0
+    for a, b, _, _ in res.pairs:
+        A, B = get(a), get(b)
+        inter = len(A & B)
+        j = inter / max(1, len(A | B))
+        c = inter / max(1, min(len(A), len(B)))
+        ok += bool(is_duplicate(np.float64(j), np.float64(c), len(A), len(B), cfg))
+    return (ok / len(res.pairs) if res.pairs else 1.0), len(res.pairs)
+
+
+def eval_gutenberg(cfg: DedupConfig, max_chars: int | None = None, clusters=None) -> dict:
+    docs = gutenberg_docs(max_chars, clusters)
+    res = dedup_documents(docs, cfg)
+    ep, n = edge_precision(res, docs, cfg)
+    by = defaultdict(list)
+    for d in docs:
+        by[d.metadata["truth"]].append(d.id)
+    truth = {tuple(sorted(p)) for ids in by.values() for p in itertools.combinations(ids, 2)}
+    p, r = _pr(_cluster_pairs(res.docs), truth)
+    return {"set": "gutenberg", "docs": len(docs), "precision": p, "recall": r,
+            "pair_precision_vs_exact": ep, "verified_pairs": n,
+            "clusters": len({d.metadata["cluster"] for d in res.docs}), "true_clusters": len(by)}
+
+
+def eval_copycat(cfg: DedupConfig) -> dict:
+    from curate.dedup.normalize import shingle_hashes
+
+    docs, pairs = copycat_docs()
+    res = dedup_documents(docs, cfg)
+    cluster = {d.id: d.metadata["cluster"] for d in res.docs}
+    pred = _cluster_pairs(res.docs)
+    labelled = {tuple(sorted((p["a"], p["b"]))) for p in pairs}
+    pos = [p for p in pairs if p["s3"] >= 0.8]
+    hit = [p for p in pos if cluster[p["a"]] == cluster[p["b"]]]
+    low = [p for p in pairs if p["s3"] < 0.8 and cluster[p["a"]] == cluster[p["b"]]]
+    text = {d.id: d.text for d in docs}
+
+    def exact_c(a, b):
+        A, B = set(shingle_hashes(text[a], cfg.ngram).tolist()), set(shingle_hashes(text[b], cfg.ngram).tolist())
+        return round(len(A & B) / max(1, min(len(A), len(B))), 3)
+
+    wrong = sorted(pred - labelled)
+    ep, n = edge_precision(res, docs, cfg)
+    return {"set": "copycat", "docs": len(docs), "positives_s3_ge_0.8": len(pos),
+            "recall": len(hit) / len(pos),
+            "pair_precision_vs_exact": ep, "verified_pairs": n, "removed": res.stats["removed"],
+            "cluster_precision_vs_canonical_link": 1 - len(wrong) / len(pred) if pred else 1.0,
+            "same_cluster_pairs": len(pred),
+            "joined_s3_lt_0.8": len(low),
+            "joined_s3_lt_0.8_exact_containment_min": min((exact_c(p["a"], p["b"]) for p in low), default=None),
+            "missed": [(p["a"][:8], p["b"][:8], round(p["s3"], 3), exact_c(p["a"], p["b"]))
+                       for p in pos if p not in hit]}
+
+
+def eval_clough(cfg: DedupConfig) -> dict:
+    docs = clough_docs()
+    res = dedup_documents(docs, cfg)
+    size = defaultdict(int)
+    for d in res.docs:
+        size[d.metadata["cluster"]] += 1
+    meta = {d.id: d.metadata for d in docs}
+    flagged = {d.id for d in res.docs if size[d.metadata["cluster"]] > 1}
+    cut = [d.id for d in docs if meta[d.id]["category"] == "cut"]
+    non = [d.id for d in docs if meta[d.id]["category"] == "non"]
+    pred = _cluster_pairs(res.docs)
+    good = {p for p in pred if meta[p[0]]["task"] == meta[p[1]]["task"]
+            and "non" not in (meta[p[0]]["category"], meta[p[1]]["category"])}
+    ep, n = edge_precision(res, docs, cfg)
+    by_cat = defaultdict(lambda: [0, 0])
+    for d in docs:
+        by_cat[meta[d.id]["category"]][1] += 1
+        by_cat[meta[d.id]["category"]][0] += d.id in flagged
+    return {"set": "clough-stevenson", "docs": len(docs),
+            "cut_recall": sum(c in flagged for c in cut) / len(cut),
+            "non_flagged": sum(n in flagged for n in non),
+            "precision": len(good) / len(pred) if pred else 1.0,
+            "pair_precision_vs_exact": ep, "verified_pairs": n,
+            "flagged_by_category": {k: f"{a}/{b}" for k, (a, b) in sorted(by_cat.items())},
+            "missed_cut": [c for c in cut if c not in flagged]}
+
+
+# --------------------------------------------------------------------------- speed / memory
+
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def english_words() -> list[str]:
+    """Real English words (Gutenberg, one edition per book) for synthetic documents."""
+    words: list[str] = []
+    seen = set()
+    for r in _jsonl(DEDUP / "gutenberg-edition-clusters.shared.jsonl.gz"):
+        if r["cluster_id"] in seen:
+            continue
+        seen.add(r["cluster_id"])
+        words += r["text"].split()
+    return words
+
+
+def make_docs(n: int, words: list[str], length: int = 500, dup_share: float = 0.05, seed: int = 0,
+              contiguous: bool = True):
+    """``n`` documents of ``length`` words of real text; ``dup_share`` of them are
+    near-copies (3% of words replaced) of an earlier one.
+
+    ``contiguous``: cut at random offsets (natural text, for speed; windows of
+    the same book overlap) or draw words at random from the text (for the memory
+    run: unrelated documents must not overlap, or 100k windows of 7 books
+    become one giant cluster).
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    offs = rng.integers(0, len(words) - length, size=n)
+    out = []
+    for i in range(n):
+        if not contiguous and not (i > 10 and rng.random() < dup_share):
+            idx = rng.integers(0, len(words), size=length)
+            out.append(Document(id=f"d{i:08d}", text=" ".join(words[k] for k in idx), source="synthetic"))
+            continue
+        if i > 10 and rng.random() < dup_share:
+            src = out[int(rng.integers(0, i))].text.split()
+            for k in rng.integers(0, length, size=length * 3 // 100):
+                src[k] = words[int(rng.integers(0, len(words)))]
+            text = " ".join(src)
+        else:
+            o = int(offs[i])
+            text = " ".join(words[o:o + length])
+        out.append(Document(id=f"d{i:08d}", text=text, source="synthetic"))
+    return out
+
+
+def bench_signatures(n: int = 2000) -> dict:
+    from curate.dedup.minhash import signature
+
+    cfg = DedupConfig()
+    docs = make_docs(n, english_words(), dup_share=0.0)
+    signature(docs[0].text, cfg)  # warm the permutation template
+    c0, w0 = _cpu(), time.perf_counter()
+    for d in docs:
+        signature(d.text, cfg)
+    cpu, wall = _cpu() - c0, time.perf_counter() - w0
+    return {"docs": n, "words_per_doc": 500, "num_perm": cfg.num_perm,
+            "signatures_per_cpu_second": round(n / cpu), "signatures_per_wall_second": round(n / wall)}
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _memory_child(n: int) -> None:
+    import gc
+
+    words = english_words()
+    docs = make_docs(n, words, contiguous=False)
+    del words
+    gc.collect()
+    # the current RSS, not the high-water mark: the word list peaked before
+    base = _rss_mb() * 1024
+    t = time.perf_counter()
+    res = dedup_documents(docs, DedupConfig())
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    text_mb = sum(len(d.text) for d in docs) / 2**20
+    print(json.dumps({"docs": n, "peak_rss_mb": round(peak / 1024), "rss_before_dedup_mb": round(base / 1024),
+                      "input_text_mb": round(text_mb), "seconds": round(time.perf_counter() - t, 1),
+                      "removed": res.stats["removed"]}))
+
+
+def bench_memory(n: int) -> dict:
+    out = subprocess.run([sys.executable, "-m", "benchmarks.dedup", "--memory-child", str(n)],
+                         cwd=REPO, capture_output=True, text=True, check=True)
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    # what dedup itself adds on top of holding the documents, per document
+    per_doc = (r["peak_rss_mb"] - r["rss_before_dedup_mb"]) / n
+    r["dedup_overhead_mb_per_1M_docs"] = round(per_doc * 1_000_000)
+    r["estimate_1M_docs_peak_mb"] = round(r["peak_rss_mb"] * 1_000_000 / n)
+    return r
+
+
+# --------------------------------------------------------------------------- decontam
+
+def bench_decontam() -> dict:
+    from curate.decontam import Decontaminator, load_benchmarks
+
+    benches = [EVAL / "lambada_openai_test.part1.jsonl", EVAL / "gsm8k_test.part1.jsonl"]
+    t = time.perf_counter()
+    records = load_benchmarks(benches)
+    dec = Decontaminator.build(records)
+    build_s = time.perf_counter() - t
+    clean = []
+    for name in ("wikitext-2_test.txt.gz", "wikitext-2_valid.txt.gz"):
+        text = gzip.open(SHARED / "reference" / "wikipedia" / name, "rt", encoding="utf-8").read()
+        # articles start with " = Title = " lines
+        for k, art in enumerate(text.split("\n = ")):
+            if len(art) > 500:
+                clean.append(Document(id=f"{name}:{k}", text=art, source="wikipedia"))
+    for r in _jsonl(SHARED / "reference" / "webtext_like" / "dragnet-2012-articles.train.jsonl.gz"):
+        clean.append(Document(id=f"dragnet:{r['id']}", text=r["article"], source="dragnet"))
+    chars = sum(len(d.text) for d in clean)
+    t = time.perf_counter()
+    out = list(dec.clean(clean))
+    lookup_s = time.perf_counter() - t
+    kept_chars = sum(len(d.text) for d in out)
+    return {"benchmarks": [b.name for b in benches], "index_13grams": dec.size,
+            "build_seconds": round(build_s, 2), "build_13grams_per_s": round(dec.size / build_s),
+            "clean_docs": len(clean), "clean_mb": round(chars / 2**20, 1),
+            "lookup_mb_per_s": round(chars / 2**20 / lookup_s, 2),
+            "lookup_docs_per_s": round(len(clean) / lookup_s),
+            "clean_docs_dropped": len(clean) - len(out),
+            "clean_chars_removed_share": round(1 - kept_chars / chars, 5),
+            "report": {k: {kk: vv for kk, vv in v.items() if kk != "ngrams"} for k, v in dec.report().items()}}
+
+
+# --------------------------------------------------------------------------- LSH Ensemble (the alternative)
+
+def bench_ensemble(threshold: float = 0.4) -> dict:
+    """datasketch LSHEnsemble on the containment sets, for comparison with our banding."""
+    from datasketch import MinHash
+    from datasketch.lshensemble import MinHashLSHEnsemble as LSHEnsemble
+
+    from curate.dedup.minhash import estimate, exact_containment, is_duplicate, needs_exact, signature
+    from curate.dedup.normalize import shingle_hashes
+
+    cfg = DedupConfig()
+    out = {}
+    for name, docs in (("clough", clough_docs()), ("copycat", copycat_docs()[0])):
+        sig = {d.id: signature(d.text, cfg) for d in docs}
+        mh = {k: MinHash(num_perm=cfg.num_perm, seed=cfg.seed, hashvalues=s, scheme=cfg.scheme)
+              for k, (s, n) in sig.items() if n > 0}
+        t = time.perf_counter()
+        ens = LSHEnsemble(threshold=threshold, num_perm=cfg.num_perm, num_part=8)
+        ens.index([(k, mh[k], sig[k][1]) for k in mh])
+        cand = set()
+        for k in mh:
+            for other in ens.query(mh[k], sig[k][1]):
+                if other != k:
+                    cand.add(tuple(sorted((k, other))))
+        secs = time.perf_counter() - t
+        ver = 0
+        text = {d.id: d.text for d in docs}
+        for a, b in cand:  # the same verification as ours, exact containment check included
+            j, c = estimate(sig[a][0], sig[b][0], sig[a][1], sig[b][1])
+            if j < cfg.threshold and needs_exact(j, c, sig[a][1], sig[b][1], cfg):
+                c = exact_containment(shingle_hashes(text[a], cfg.ngram), shingle_hashes(text[b], cfg.ngram))
+            ver += bool(is_duplicate(j, c, sig[a][1], sig[b][1], cfg))
+        ours = dedup_documents(docs, cfg).stats["pairs"]
+        out[name] = {"ensemble_candidates": len(cand), "ensemble_verified": ver, "ensemble_seconds": round(secs, 2),
+                     "banded_candidates": ours["candidates"], "banded_verified": ours["verified"]}
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="benchmarks.dedup", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--only", choices=["quality", "speed", "memory", "decontam", "ensemble"])
+    ap.add_argument("--memory-docs", type=int, default=100_000)
+    ap.add_argument("--containment", type=float, help="override DedupConfig.containment (compare settings)")
+    ap.add_argument("--threshold", type=float, help="override DedupConfig.threshold")
+    ap.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.memory_child:
+        _memory_child(args.memory_child)
+        return 0
+    if not DEDUP.exists():
+        print(f"benchmarks.dedup: {DEDUP} not found (the shared data set)", file=sys.stderr)
+        return 2
+    from curate.dedup.minhash import s_curve_table
+
+    cfg = DedupConfig()
+    if args.containment is not None:
+        cfg.containment = args.containment
+    if args.threshold is not None:
+        cfg.threshold = args.threshold
+    print(s_curve_table(cfg), f"\nthreshold={cfg.threshold} containment={cfg.containment} ngram={cfg.ngram}")
+    todo = [args.only] if args.only else ["quality", "speed", "decontam", "ensemble", "memory"]
+    for what in todo:
+        t = time.perf_counter()
+        if what == "quality":
+            for fn in (eval_gutenberg, eval_copycat, eval_clough):
+                print(json.dumps(fn(cfg)), flush=True)
+        elif what == "speed":
+            print(json.dumps({"signatures": bench_signatures()}), flush=True)
+        elif what == "memory":
+            print(json.dumps({"memory": bench_memory(args.memory_docs)}), flush=True)
+        elif what == "decontam":
+            print(json.dumps({"decontam": bench_decontam()}), flush=True)
+        elif what == "ensemble":
+            print(json.dumps({"lsh_ensemble": bench_ensemble(cfg.containment)}), flush=True)
+        print(f"  ({what}: {time.perf_counter() - t:.1f}s)", file=sys.stderr, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""CLI handlers: ``curate dedup`` and ``curate decontaminate``.
+
+    curate dedup -i DOCS... -o OUT [--threshold 0.8] [--containment 0.4] [--against REF_DOCS...]
+                 [--scope all|source] [--kept KEPT] [--pairs PAIRS.jsonl]
+    curate decontaminate --benchmark FILE... -i DOCS... -o OUT [--report REPORT.json]
+
+``curate/cli.py`` wires them in with ``add_dedup_parser(sub)`` and
+``add_decontaminate_parser(sub)``. Bad input is one line on stderr naming the
+file, exit status 1 (2 for unusable settings), no traceback; a stats JSON is
+written beside OUT (``OUT.stats.json``) and a summary table printed.
+
+>>> import argparse
+>>> ap = argparse.ArgumentParser(); sub = ap.add_subparsers(dest="command")
+>>> _ = add_dedup_parser(sub); _ = add_decontaminate_parser(sub)
+>>> ap.parse_args(["dedup", "-i", "a.jsonl", "-o", "b.jsonl"]).threshold
+0.8
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from curate.stats import Counters, write_stats
+
+
+def _eprint(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _table(title: str, counters: Counters) -> str:
+    items = counters.as_dict()
+    width = max((len(k) for k in items), default=10)
+    return "\n".join([title] + [f"  {k:<{width}}  {v:>10,}" for k, v in items.items()])
+
+
+def _read_all(paths, what: str, cmd: str):
+    """All documents of ``paths``; (docs, errors) or raises with a one-line message."""
+    from curate.document import read_documents
+
+    docs, errors = [], []
+    for path in paths:
+        if not Path(path).exists():
+            raise FileNotFoundError(f"{path}: no such {what} file")
+        docs.extend(read_documents(path, errors=errors))
+    return docs, errors
+
+
+# --------------------------------------------------------------------------- dedup
+
+def cmd_dedup(args: argparse.Namespace) -> int:
+    from curate.dedup import DedupConfig, DedupError, dedup_documents
+    from curate.dedup.minhash import s_curve_table
+    from curate.document import DocumentFormatError, DocumentWriter
+
+    try:
+        cfg = DedupConfig(num_perm=args.num_perm, ngram=args.ngram, bands=args.bands, rows=args.rows,
+                          threshold=args.threshold, containment=args.containment)
+    except ValueError as exc:
+        _eprint(f"curate dedup: error: {exc}")
+        return 2
+    try:
+        docs, errors = _read_all(args.input, "documents", "dedup")
+        refs, ref_errors = _read_all(args.against or [], "reference documents", "dedup")
+    except (DocumentFormatError, OSError) as exc:
+        _eprint(f"curate dedup: error: {exc}")
+        return 1
+    for err in errors + ref_errors:
+        _eprint(f"curate dedup: error: {err['file']}:{err['line']}: {err['reason']}")
+    counters = Counters()
+    try:
+        res = dedup_documents(docs, cfg, against=refs, scope=args.scope, counters=counters)
+    except DedupError as exc:
+        _eprint(f"curate dedup: error: {', '.join(map(str, args.input))}: {exc}")
+        return 1
+    try:
+        with DocumentWriter(args.output) as w:
+            for d in res.docs:
+                w.write(d)
+        if args.kept:
+            with DocumentWriter(args.kept) as w:
+                for d in res.docs:
+                    if not d.metadata["duplicate"]:
+                        w.write(d)
+    except (DocumentFormatError, OSError) as exc:
+        _eprint(f"curate dedup: error: {exc}")
+        return 1
+    if args.pairs:
+        with open(args.pairs, "w", encoding="utf-8") as fh:
+            for a, b, j, c in res.pairs:
+                fh.write(json.dumps({"a": a, "b": b, "jaccard": round(j, 4), "containment": round(c, 4)}) + "\n")
+    counters.inc("dedup:input_errors", len(errors) + len(ref_errors))
+    stats_path = Path(str(args.output) + ".stats.json")
+    write_stats(stats_path, counters, {**res.stats, "inputs": [str(p) for p in args.input],
+                                       "against": [str(p) for p in args.against or []]})
+    if not args.quiet:
+        _eprint(s_curve_table(cfg))
+        _eprint(_table(f"dedup: {len(res.docs)} documents, {res.stats['kept']} kept -> {args.output} "
+                       f"(stats: {stats_path})", counters))
+    return 1 if errors or ref_errors else 0
+
+
+def add_dedup_parser(sub) -> argparse.ArgumentParser:
+    """Add ``dedup`` to an argparse subparsers object."""
+    p = sub.add_parser("dedup", help="URL, exact and MinHash LSH near-duplicate removal")
+    p.add_argument("-i", "--input", required=True, nargs="+", help="documents files (.parquet/.jsonl/.jsonl.gz)")
+    p.add_argument("-o", "--output", required=True,
+                   help="every input document with metadata.cluster and metadata.duplicate")
+    p.add_argument("--kept", help="also write the kept (non-duplicate) documents here")
+    p.add_argument("--threshold", type=float, default=0.8, help="Jaccard for near-duplicates (0.8)")
+    p.add_argument("--containment", type=float, default=0.4,
+                   help="share of the smaller document found in the larger (0.4; 1.1 turns the rule off)")
+    p.add_argument("--against", nargs="+", help="reference documents: input near-duplicating them is removed")
+    p.add_argument("--scope", choices=["all", "source"], default="all",
+                   help="pair documents across sources (all) or within each source only")
+    p.add_argument("--ngram", type=int, default=5, help="words per shingle (5)")
+    p.add_argument("--num-perm", type=int, default=128, help="MinHash permutations (128)")
+    p.add_argument("--bands", type=int, default=64, help="LSH bands (64)")
+    p.add_argument("--rows", type=int, default=2, help="LSH rows per band (2)")
+    p.add_argument("--pairs", help="write the verified pairs (JSONL) here")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=cmd_dedup)
+    return p
+
+
+# --------------------------------------------------------------------------- decontaminate
+
+def cmd_decontaminate(args: argparse.Namespace) -> int:
+    from curate.decontam import BenchmarkError, DecontamConfig, Decontaminator, load_benchmarks
+    from curate.document import DocumentFormatError, DocumentWriter, read_documents
+
+    try:
+        bench = load_benchmarks(args.benchmark)
+    except BenchmarkError as exc:
+        _eprint(f"curate decontaminate: error: {exc}")
+        return 1
+    dec = Decontaminator.build(bench, DecontamConfig())
+    errors: list = []
+    try:
+        for path in args.input:
+            if not Path(path).exists():
+                raise FileNotFoundError(f"{path}: no such documents file")
+        # pass 1 (n-gram document frequencies), then pass 2 (cleaning): two
+        # streaming reads rather than holding the corpus
+        dec.count(d for path in args.input for d in read_documents(path, errors=[]))
+        with DocumentWriter(args.output) as w:
+            for path in args.input:
+                for d in dec.clean(read_documents(path, errors=errors)):
+                    w.write(d)
+    except (DocumentFormatError, OSError) as exc:
+        _eprint(f"curate decontaminate: error: {exc}")
+        return 1
+    for err in errors:
+        _eprint(f"curate decontaminate: error: {err['file']}:{err['line']}: {err['reason']}")
+    report = dec.report()
+    if args.report:
+        Path(args.report).write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
+    stats_path = Path(str(args.output) + ".stats.json")
+    dec.counters.inc("decontam:input_errors", len(errors))
+    write_stats(stats_path, dec.counters, {"config": dec.config.to_dict(), "index_ngrams": dec.size,
+                                           "benchmarks": {k: {kk: vv for kk, vv in v.items() if kk != "ngrams"}
+                                                          for k, v in report.items()}})
+    if not args.quiet:
+        _eprint(_table(f"decontaminate: {w.count} documents -> {args.output} (stats: {stats_path})", dec.counters))
+        for name, r in report.items():
+            _eprint(f"  {name}: {r['docs_touched']} documents touched, {r['docs_dropped']} dropped, "
+                    f"{r['chars_removed']:,} characters removed, {r['distinct_ngrams']} colliding 13-grams")
+    return 1 if errors else 0
+
+
+def add_decontaminate_parser(sub) -> argparse.ArgumentParser:
+    """Add ``decontaminate`` to an argparse subparsers object."""
+    p = sub.add_parser("decontaminate", help="remove benchmark 13-gram overlaps (GPT-3 Appendix C)")
+    p.add_argument("--benchmark", required=True, nargs="+", help="benchmark JSONL files (every string field is used)")
+    p.add_argument("-i", "--input", required=True, nargs="+", help="documents files")
+    p.add_argument("-o", "--output", required=True, help="cleaned documents (dropped ones omitted)")
+    p.add_argument("--report", help="per-benchmark report JSON (documents touched, characters, n-grams)")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=cmd_decontaminate)
+    return p

@@ -1,0 +1,385 @@
+"""The dedup job on Beam: same stages and same clusters as ``curate dedup``, at scale.
+
+    python -m pipelines.dedup --input 'out/sample/filter/docs/*.parquet' --out out/sample/dedup
+    python -m pipelines.dedup --input docs.parquet --against webtext.parquet --runner DataflowRunner ...
+
+Stages (each a thin DoFn over a ``curate.dedup`` function)::
+
+    read -> URL: CombinePerKey(newest capture) -> join -> URL winners
+         -> exact: CombinePerKey(best rank key per normalised-text hash) -> join -> leaders
+         -> signatures (curate.dedup.minhash.signature) -> band keys -> GroupByKey
+         -> pairs per bucket (bucket_pairs, estimate) -> [exact containment check: join shingles]
+         -> verified edges -> R x (large-star, small-star) rounds, each a GroupByKey
+         -> node -> representative -> joined back: leader -> URL winner -> document
+         -> write docs (every document, metadata.cluster / metadata.duplicate), kept docs, stats
+
+No step holds the graph: buckets, star neighbourhoods and joins are per key.
+The one-machine path (``curate.dedup.dedup_documents``) runs the same rules
+with numpy and union-find; ``tests/test_dedup.py`` checks both give the same
+clusters. Star rounds are unrolled (``--rounds``, default 8: each round at
+least halves the longest path in practice); a final check counts nodes that
+are still not attached to their component's root and the job exits 1 if any,
+asking for more rounds, rather than writing wrong clusters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import zlib
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from curate.dedup.cluster import large_star, rank_key, small_star
+from curate.dedup.core import newer, size_histogram, text_key
+from curate.dedup.minhash import (DedupConfig, band_keys, bucket_pairs, estimate, exact_containment,
+                                  is_duplicate, needs_exact, signature)
+from curate.dedup.normalize import shingle_hashes
+from curate.document import Document, DocumentFormatError, DocumentWriter, read_documents
+from curate.sources import SourceError, expand_inputs
+
+NAMESPACE = "curate"
+
+
+def _count(name: str, n: int = 1) -> None:
+    Metrics.counter(NAMESPACE, name).inc(n)
+
+
+# --------------------------------------------------------------------------- DoFns
+
+class ReadDocsFn(beam.DoFn):
+    """A documents file -> Documents (bad lines counted and skipped)."""
+
+    def process(self, path: str):
+        errors: list = []
+        try:
+            for d in read_documents(path, errors=errors):
+                yield d
+        except (DocumentFormatError, OSError) as exc:
+            # an unreadable file is counted and named; its readable part is kept
+            _count("dedup:files_failed")
+            print(f"pipelines.dedup: error: {exc}", file=sys.stderr)
+        _count("dedup:input_errors", len(errors))
+
+
+class NewestFn(beam.CombineFn):
+    """URL stage combiner: the newest capture (then smallest id), as (created, id)."""
+
+    def create_accumulator(self):
+        return None
+
+    def add_input(self, acc, doc):
+        return self._pick(acc, (doc.created, doc.id))
+
+    def merge_accumulators(self, accs):
+        best = None
+        for a in accs:
+            best = self._pick(best, a)
+        return best
+
+    def extract_output(self, acc):
+        return acc[1]
+
+    @staticmethod
+    def _pick(a, b):
+        if a is None:
+            return b
+        if b is None:
+            return a
+        da, db = Document(id=a[1], text="", created=a[0]), Document(id=b[1], text="", created=b[0])
+        return a if newer(da, db) is da else b
+
+
+def _url_key(d: Document) -> str:
+    return "url:" + d.url if d.url else "id:" + d.id
+
+
+def _node(d: Document, ref: bool) -> tuple:
+    return rank_key(d.id, d.metadata.get("quality"), ref)
+
+
+class SignatureFn(beam.DoFn):
+    def __init__(self, cfg: DedupConfig):
+        self.cfg = cfg
+
+    def process(self, element):
+        node, doc = element
+        sig, size = signature(doc.text, self.cfg)
+        _count("dedup:signatures")
+        yield node, (sig, size, doc.source)
+
+
+class BandKeysFn(beam.DoFn):
+    def __init__(self, cfg: DedupConfig):
+        self.cfg = cfg
+
+    def process(self, element):
+        node, (sig, size, source) = element
+        if size == 0:
+            return
+        for b, key in enumerate(band_keys(sig, self.cfg).tolist()):
+            yield (b, key), (node, sig, size, source)
+
+
+class BucketPairsFn(beam.DoFn):
+    """One band bucket -> duplicate edges, and pairs needing the exact containment check."""
+
+    def __init__(self, cfg: DedupConfig, scope: str):
+        self.cfg, self.scope = cfg, scope
+
+    def process(self, element):
+        _, members = element
+        members = sorted(members, key=lambda m: m[0])  # node (rank-key) order, as on one machine
+        if len(members) < 2:
+            return
+        if len(members) > self.cfg.max_bucket + 1:
+            _count("dedup:buckets_capped")
+        for a, b in bucket_pairs(members, self.cfg.max_bucket):
+            ra, rb = a[0][0] == 0, b[0][0] == 0
+            if ra and rb:
+                continue  # reference-reference pairs change nothing
+            if self.scope == "source" and not (ra or rb) and a[3] != b[3]:
+                continue
+            j, c = estimate(a[1], b[1], a[2], b[2])
+            if j >= self.cfg.threshold:
+                yield a[0], b[0]
+            elif needs_exact(j, c, a[2], b[2], self.cfg):
+                yield beam.pvalue.TaggedOutput("check", (a[0], b[0], a[2], b[2]))
+
+
+class ExactCheckFn(beam.DoFn):
+    """(pair, both texts) -> an edge when the exact containment rule holds."""
+
+    def __init__(self, cfg: DedupConfig):
+        self.cfg = cfg
+
+    def process(self, element):
+        (a, b, sa, sb), ta, tb = element
+        c = exact_containment(shingle_hashes(ta, self.cfg.ngram), shingle_hashes(tb, self.cfg.ngram))
+        _count("dedup:exact_containment_checks")
+        if is_duplicate(0.0, c, sa, sb, self.cfg):
+            yield a, b
+
+
+def _large(element):
+    node, nbrs = element
+    return large_star(node, nbrs)
+
+
+def _small(element):
+    node, nbrs = element
+    return small_star(node, nbrs)
+
+
+def _both_ways(edge):
+    u, v = edge
+    return [(u, v), (v, u)]
+
+
+def _to_larger(edge):
+    u, v = edge
+    return (u, v) if u > v else (v, u)
+
+
+class AnnotateFn(beam.DoFn):
+    """Document + (URL winner, exact leader, root node) -> annotated as on one machine."""
+
+    def process(self, element):
+        _, g = element
+        for doc in g["doc"]:
+            (winner, leader, root), = g["route"]
+            rep_ref, rep_id = root[0] == 0, root[2]
+            dup = rep_ref or rep_id != doc.id
+            meta = dict(doc.metadata)
+            meta["cluster"] = rep_id
+            meta["duplicate"] = bool(dup)
+            if dup:
+                meta["duplicate_reason"] = ("url" if winner != doc.id else "exact" if leader != doc.id
+                                            else "reference" if rep_ref else "near")
+            if rep_ref:
+                meta["duplicate_of_reference"] = True
+            _count("docs")
+            _count(f"dropped:{meta['duplicate_reason']}_duplicate" if dup else "kept")
+            yield Document(doc.id, doc.text, doc.source, doc.url, doc.created, meta)
+
+
+class WriteShardFn(beam.DoFn):
+    def __init__(self, out: str):
+        self.out = out
+
+    def process(self, element):
+        shard, docs = element
+        docs = sorted(docs, key=lambda d: d.id)
+        with DocumentWriter(os.path.join(self.out, "docs", f"part-{shard:05d}.parquet")) as w:
+            for d in docs:
+                w.write(d)
+        with DocumentWriter(os.path.join(self.out, "kept", f"part-{shard:05d}.parquet")) as w:
+            for d in docs:
+                if not d.metadata["duplicate"]:
+                    w.write(d)
+        yield {"docs": len(docs), "kept": sum(not d.metadata["duplicate"] for d in docs),
+               "by_source": [(d.source, d.metadata["duplicate"]) for d in docs],
+               "clusters": [d.metadata["cluster"] for d in docs]}
+
+
+# --------------------------------------------------------------------------- graph
+
+def build(p, inputs: list[str], against: list[str], out: str, cfg: DedupConfig, scope: str = "all",
+          rounds: int = 8, shards: int = 1):
+    """Add the dedup job to ``p``; returns the PCollection of per-shard summaries."""
+    docs = p | "Inputs" >> beam.Create(sorted(inputs)) | "Read" >> beam.ParDo(ReadDocsFn())
+    refs = (p | "RefInputs" >> beam.Create(sorted(against)) | "ReadRefs" >> beam.ParDo(ReadDocsFn()))
+
+    # URL: newest capture per URL (a combiner), joined back to the documents
+    by_url = docs | "ByUrl" >> beam.Map(lambda d: (_url_key(d), d))
+    url_win = by_url | "Newest" >> beam.CombinePerKey(NewestFn())
+    url_map = ({"d": by_url, "w": url_win} | "UrlJoin" >> beam.CoGroupByKey()
+               | "UrlMap" >> beam.FlatMap(lambda kv: [(d.id, kv[1]["w"][0]) for d in kv[1]["d"]]))
+    winners = (({"d": docs | "DocById" >> beam.Map(lambda d: (d.id, d)), "m": url_map})
+               | "WinJoin" >> beam.CoGroupByKey()
+               | "Winners" >> beam.FlatMap(lambda kv: [d for d in kv[1]["d"] if kv[1]["m"][0] == d.id]))
+
+    # exact: best rank key per (scope, normalised text), a combiner
+    by_text = winners | "ByText" >> beam.Map(
+        lambda d: ((d.source if scope == "source" else "", text_key(d.text)), d))
+    lead = (by_text | "Ranks" >> beam.Map(lambda kv: (kv[0], (_node(kv[1], False), kv[1].id)))
+            | "MinRank" >> beam.CombinePerKey(min))
+    exact_map = ({"d": by_text, "l": lead} | "ExactJoin" >> beam.CoGroupByKey()
+                 | "ExactMap" >> beam.FlatMap(lambda kv: [(d.id, kv[1]["l"][0]) for d in kv[1]["d"]]))
+    leaders = (({"d": winners | "WinById" >> beam.Map(lambda d: (d.id, d)), "m": exact_map})
+               | "LeadJoin" >> beam.CoGroupByKey()
+               | "Leaders" >> beam.FlatMap(lambda kv: [(_node(d, False), d) for d in kv[1]["d"]
+                                                       if kv[1]["m"][0][1] == d.id]))
+    nodes = ((leaders, refs | "RefNodes" >> beam.Map(lambda d: (_node(d, True), d)))
+             | "AllNodes" >> beam.Flatten())
+
+    # near: signatures -> band buckets -> verified edges
+    sigs = nodes | "Signatures" >> beam.ParDo(SignatureFn(cfg))
+    buckets = sigs | "BandKeys" >> beam.ParDo(BandKeysFn(cfg)) | "Buckets" >> beam.GroupByKey()
+    found = buckets | "Pairs" >> beam.ParDo(BucketPairsFn(cfg, scope)).with_outputs("check", main="edges")
+    texts = nodes | "NodeText" >> beam.Map(lambda kv: (kv[0], kv[1].text))
+    checks = found.check | "DistinctChecks" >> beam.Distinct()
+    with_a = ({"p": checks | "KeyA" >> beam.Map(lambda c: (c[0], c)), "t": texts} | "JoinA" >> beam.CoGroupByKey()
+              | "TextA" >> beam.FlatMap(lambda kv: [(c[1], (c, kv[1]["t"][0])) for c in kv[1]["p"]]))
+    checked = ({"p": with_a, "t": texts} | "JoinB" >> beam.CoGroupByKey()
+               | "TextB" >> beam.FlatMap(lambda kv: [(c, ta, kv[1]["t"][0]) for c, ta in kv[1]["p"]])
+               | "ExactCheck" >> beam.ParDo(ExactCheckFn(cfg)))
+    edges = ((found.edges, checked) | "AllEdges" >> beam.Flatten()
+             | "Orient" >> beam.Map(_to_larger) | "DistinctEdges" >> beam.Distinct())
+
+    # connected components: unrolled large-star / small-star rounds
+    for r in range(rounds):
+        edges = (edges
+                 | f"L{r}Both" >> beam.FlatMap(_both_ways) | f"L{r}Group" >> beam.GroupByKey()
+                 | f"L{r}Star" >> beam.FlatMap(_large)
+                 | f"S{r}Orient" >> beam.Map(_to_larger) | f"S{r}Group" >> beam.GroupByKey()
+                 | f"S{r}Star" >> beam.FlatMap(_small)
+                 | f"R{r}Orient" >> beam.Map(_to_larger) | f"R{r}Distinct" >> beam.Distinct())
+    labels = edges | "Labels" >> beam.CombinePerKey(min)  # (node, root) for every non-root node
+    # converged means every root is a root: no node is both somebody's root and labelled
+    not_converged = (({"hi": labels, "lo": edges | "Roots" >> beam.Map(lambda e: (e[1], 1))})
+                     | "CheckJoin" >> beam.CoGroupByKey()
+                     | "Unconverged" >> beam.Filter(lambda kv: bool(kv[1]["hi"]) and bool(kv[1]["lo"]))
+                     | "CountUnconverged" >> beam.combiners.Count.Globally())
+
+    # route every document: id -> URL winner -> exact leader -> root node
+    leader_root = ({"n": leaders | "LeaderNode" >> beam.Map(lambda kv: (kv[0], kv[1].id)), "l": labels}
+                   | "RootJoin" >> beam.CoGroupByKey()
+                   | "LeaderRoot" >> beam.FlatMap(lambda kv: [(i, (kv[1]["l"] or [kv[0]])[0]) for i in kv[1]["n"]]))
+    winner_route = ({"m": exact_map | "ByLeader" >> beam.Map(lambda kv: (kv[1][1], kv[0])), "r": leader_root}
+                    | "WinnerJoin" >> beam.CoGroupByKey()
+                    | "WinnerRoot" >> beam.FlatMap(lambda kv: [(w, (kv[0], kv[1]["r"][0])) for w in kv[1]["m"]]))
+    route = ({"m": url_map | "ByWinner" >> beam.Map(lambda kv: (kv[1], kv[0])), "r": winner_route}
+             | "RouteJoin" >> beam.CoGroupByKey()
+             | "Route" >> beam.FlatMap(lambda kv: [(d, (kv[0],) + kv[1]["r"][0]) for d in kv[1]["m"]]))
+    annotated = ({"doc": docs | "DocById2" >> beam.Map(lambda d: (d.id, d)), "route": route}
+                 | "Assemble" >> beam.CoGroupByKey() | "Annotate" >> beam.ParDo(AnnotateFn()))
+    summaries = (annotated
+                 | "Shard" >> beam.Map(lambda d: (zlib.crc32(d.id.encode()) % shards, d))
+                 | "ByShard" >> beam.GroupByKey() | "Write" >> beam.ParDo(WriteShardFn(out)))
+    return summaries, not_converged
+
+
+# --------------------------------------------------------------------------- driver
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="pipelines.dedup", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--input", nargs="+", required=True, help="documents files or globs")
+    ap.add_argument("--against", nargs="*", default=[], help="reference documents files or globs")
+    ap.add_argument("--out", required=True, help="output directory")
+    ap.add_argument("--threshold", type=float, default=0.8)
+    ap.add_argument("--containment", type=float, default=0.4)
+    ap.add_argument("--scope", choices=["all", "source"], default="all")
+    ap.add_argument("--rounds", type=int, default=8, help="large-star/small-star rounds")
+    ap.add_argument("--shards", type=int, default=1, help="output shards")
+    ap.add_argument("--runner", default="DirectRunner")
+    ap.add_argument("--workers", type=int, default=1, help="DirectRunner processes")
+    ap.add_argument("-q", "--quiet", action="store_true")
+    return ap
+
+
+def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = None) -> dict:
+    """Run the dedup job; returns the stats written to OUT/stats.json."""
+    args, beam_args = _parser().parse_known_args(argv)
+    cfg = DedupConfig(threshold=args.threshold, containment=args.containment)
+    inputs, against = expand_inputs(args.input), expand_inputs(args.against) if args.against else []
+    os.makedirs(args.out, exist_ok=True)
+    opts = ["--runner", args.runner]
+    if args.runner in ("DirectRunner", "direct"):
+        opts += ([f"--direct_num_workers={args.workers}", "--direct_running_mode=multi_processing"]
+                 if args.workers > 1 else ["--direct_running_mode=in_memory"])
+    p = test_pipeline or beam.Pipeline(options=PipelineOptions(opts + beam_args))
+    summaries, unconverged = build(p, inputs, against, args.out, cfg, args.scope, args.rounds, args.shards)
+    summary_path = os.path.join(args.out, "_summaries.jsonl")
+    (summaries | "SummaryJson" >> beam.Map(json.dumps)
+     | "SummaryOne" >> beam.combiners.ToList()
+     | "SummaryWrite" >> beam.Map(lambda xs, path=summary_path: open(path, "w").write("\n".join(sorted(xs)))))
+    conv_path = os.path.join(args.out, "_unconverged.txt")
+    unconverged | "ConvWrite" >> beam.Map(lambda n, path=conv_path: open(path, "w").write(str(n)))
+    p.run().wait_until_finish()
+    parts = [json.loads(x) for x in open(summary_path).read().splitlines() if x.strip()]
+    total, removed = {}, {}
+    sizes: dict = {}
+    for s in parts:
+        for src, dup in s["by_source"]:
+            total[src] = total.get(src, 0) + 1
+            removed[src] = removed.get(src, 0) + dup
+        for c in s["clusters"]:
+            sizes[c] = sizes.get(c, 0) + 1
+    unconv = int(open(conv_path).read() or 0)
+    stats = {"config": cfg.to_dict(), "scope": args.scope, "rounds": args.rounds,
+             "documents": sum(total.values()), "kept": sum(s["kept"] for s in parts),
+             "cluster_size_histogram": size_histogram(sizes.values()),
+             "removed_share_by_source": {k: round(removed[k] / n, 6) for k, n in sorted(total.items())},
+             "unconverged_nodes": unconv}
+    with open(os.path.join(args.out, "stats.json"), "w") as fh:
+        fh.write(json.dumps(stats, indent=1, sort_keys=True) + "\n")
+    os.remove(summary_path)
+    os.remove(conv_path)
+    if not args.quiet:
+        print(f"dedup: {stats['documents']} documents, {stats['kept']} kept -> {args.out}", file=sys.stderr)
+    return stats
+
+
+def main(argv=None) -> int:
+    import logging
+
+    logging.getLogger("apache_beam").setLevel(logging.ERROR)
+    try:
+        stats = run(argv)
+    except SourceError as exc:
+        print(f"pipelines.dedup: error: {exc}", file=sys.stderr)
+        return 2
+    if stats["unconverged_nodes"]:
+        print(f"pipelines.dedup: error: components not converged after the given rounds "
+              f"({stats['unconverged_nodes']} nodes); rerun with more --rounds", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

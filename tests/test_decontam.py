@@ -1,0 +1,114 @@
+"""Decontamination: GPT-3 Appendix C rules on real benchmarks and real clean text."""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+
+import pytest
+
+from curate.decontam import DecontamConfig, Decontaminator, load_benchmarks, ngram_hashes, tokens
+from curate.dedup.cli import add_decontaminate_parser
+from curate.document import Document, read_documents, write_documents
+from tests.conftest import shared
+
+
+def _clean_articles(n_chars: int = 400_000) -> list[Document]:
+    text = gzip.open(shared("reference", "wikipedia", "wikitext-2_valid.txt.gz"), "rt", encoding="utf-8").read()
+    arts = [a for a in text[:n_chars].split("\n = ") if len(a) > 2000]
+    return [Document(id=f"wiki{k}", text=a, source="wikipedia") for k, a in enumerate(arts)]
+
+
+@pytest.fixture(scope="module")
+def benches():
+    return load_benchmarks([shared("eval", "lambada_openai_test.part1.jsonl"),
+                            shared("eval", "gsm8k_test.part1.jsonl")])
+
+
+def _survivors(dec: Decontaminator, text: str) -> int:
+    pos, _ = dec._lookup(ngram_hashes(tokens(text)[0], 13))
+    return len(pos)
+
+
+def test_every_string_field_is_benchmark_text(benches):
+    assert set(benches) == {"lambada_openai_test.part1", "gsm8k_test.part1"}
+    assert len(benches["lambada_openai_test.part1"]) == 2576
+    assert len(benches["gsm8k_test.part1"]) == 2 * 659       # question and answer
+
+
+def test_pasted_benchmark_text_is_removed_and_clean_text_kept(benches):
+    dec = Decontaminator.build(benches)
+    clean = _clean_articles()
+    lam, gsm = benches["lambada_openai_test.part1"][5], benches["gsm8k_test.part1"][1]
+    docs = list(clean)
+    # paste a LAMBADA passage into one article and a GSM8K answer into another, mid-text
+    for k, pasted in ((0, lam), (1, gsm)):
+        t = docs[k].text
+        docs[k] = Document(id=docs[k].id, text=t[: len(t) // 2] + " " + pasted + " " + t[len(t) // 2:])
+    out = {d.id: d for d in dec.clean(docs)}
+    for k in (0, 1):
+        assert docs[k].id in out                                  # a long article loses a window, not itself
+        assert _survivors(dec, out[docs[k].id].text) == 0
+    removed = sum(len(d.text) for d in docs[2:]) - sum(len(out[d.id].text) for d in docs[2:] if d.id in out)
+    assert removed / sum(len(d.text) for d in docs[2:]) <= 0.01
+    rep = dec.report()
+    assert rep["lambada_openai_test.part1"]["docs_touched"] >= 1
+    assert rep["gsm8k_test.part1"]["docs_touched"] >= 1
+    assert rep["gsm8k_test.part1"]["distinct_ngrams"] > 0 and rep["gsm8k_test.part1"]["chars_removed"] > 0
+
+
+def test_short_page_cut_into_many_pieces_is_dropped_but_a_book_is_not():
+    grams = [f"alpha{i} beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu" for i in range(12)]
+    dec = Decontaminator.build({"b": grams})
+    filler = " " + "x " * 350                                    # 700 chars: pieces of ~300 survive the windows
+    page = Document(id="page", text=filler.join(grams) + filler)
+    assert list(dec.clean([page])) == []
+    assert dec.counters["dropped:contaminated"] == 1
+    # the same 12 collisions spread through a 200k-character book: windows cut, book kept
+    dec2 = Decontaminator.build({"b": grams})
+    prose = "some ordinary sentence of a novel that goes on and on. " * 300
+    book = Document(id="book", text=prose.join([""] + grams + [""]))
+    out = list(dec2.clean([book]))
+    assert len(out) == 1 and _survivors(dec2, out[0].text) == 0
+    assert len(out[0].text) > 0.9 * len(book.text)
+
+
+def test_ngrams_frequent_in_training_docs_are_ignored():
+    gram = "one two three four five six seven eight nine ten eleven twelve thirteen"
+    dec = Decontaminator.build({"b": [gram]}, DecontamConfig(max_doc_freq=10))
+    pad = "filler words here and there. " * 20
+    docs = [Document(id=str(i), text=pad + gram + " " + pad) for i in range(11)]
+    out = list(dec.clean(docs))
+    assert len(out) == 11 and all(d.text == docs[0].text for d in out)
+    assert dec.counters["decontam:ngrams_ignored_frequent"] == 1
+
+
+def _cli(argv):
+    ap = argparse.ArgumentParser(prog="curate")
+    add_decontaminate_parser(ap.add_subparsers(dest="command", required=True))
+    args = ap.parse_args(argv)
+    return args.func(args)
+
+
+def test_cli_writes_cleaned_docs_and_report(tmp_path, capsys):
+    bench = tmp_path / "b.jsonl"
+    gram = "the cat sat on the mat and looked at the dog who sat on the rug"
+    bench.write_text(json.dumps({"id": 1, "nested": {"q": gram}}) + "\n")
+    pad = "a perfectly ordinary sentence about nothing at all. " * 10
+    inp = tmp_path / "in.jsonl"
+    write_documents(inp, [Document(id="dirty", text=pad + gram + " " + pad), Document(id="ok", text=pad)])
+    out, rep = tmp_path / "out.jsonl", tmp_path / "rep.json"
+    assert _cli(["decontaminate", "--benchmark", str(bench), "-i", str(inp), "-o", str(out),
+                 "--report", str(rep), "-q"]) == 0
+    got = {d.id: d for d in read_documents(out)}
+    assert set(got) == {"dirty", "ok"} and "cat sat" not in got["dirty"].text
+    assert got["dirty"].metadata["decontam"]["benchmarks"] == ["b"]
+    r = json.loads(rep.read_text())["b"]
+    w = gram.split()
+    assert r["docs_touched"] == 1 and set(r["ngrams"]) == {" ".join(w[i:i + 13]) for i in range(4)}
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{not json\n")
+    assert _cli(["decontaminate", "--benchmark", str(bad), "-i", str(inp), "-o", str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "bad.jsonl:1" in err[0]

@@ -1,0 +1,204 @@
+"""Dedup: normalisation, signatures, the clustering rules, quality on real ground truth, CLI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+
+import numpy as np
+import pytest
+from datasketch import MinHash
+
+from curate.dedup import DedupConfig, dedup_documents
+from curate.dedup.cli import add_dedup_parser
+from curate.dedup.cluster import UnionFind, star_components
+from curate.dedup.minhash import signature
+from curate.dedup.normalize import shingle_hashes, words
+from curate.document import Document, read_documents, write_documents
+from tests.conftest import shared
+
+PROSE = ("It was the best of times it was the worst of times it was the age of wisdom it was the age "
+         "of foolishness it was the epoch of belief it was the epoch of incredulity it was the season "
+         "of light it was the season of darkness it was the spring of hope it was the winter of despair")
+OTHER = ("Call me Ishmael some years ago never mind how long precisely having little or no money in my "
+         "purse and nothing particular to interest me on shore I thought I would sail about a little and "
+         "see the watery part of the world it is a way I have of driving off the spleen")
+
+
+def _annot(res):
+    return {d.id: (d.metadata["cluster"], d.metadata["duplicate"]) for d in res.docs}
+
+
+# --------------------------------------------------------------------------- normalisation / signatures
+
+def test_normalisation_folds_case_punctuation_accents_digits():
+    assert words("Café “Déjà-vu” 1999!") == words("cafe \"deja vu\" 2024")
+    assert len(shingle_hashes("a b c", 5)) == 1          # short text: one shingle
+    assert len(shingle_hashes("", 5)) == 0
+
+
+def test_signature_is_datasketch_minhash_of_the_shingles():
+    cfg = DedupConfig()
+    sig, n = signature(PROSE, cfg)
+    ref = MinHash(num_perm=128, seed=1, hashfunc=int, scheme="affine32")
+    ref.update_batch(shingle_hashes(PROSE, 5).tolist())
+    assert n == len(shingle_hashes(PROSE, 5))
+    assert np.array_equal(sig, ref.hashvalues)
+
+
+# --------------------------------------------------------------------------- rules
+
+def test_url_keeps_newest_capture_and_exact_keeps_highest_quality():
+    docs = [Document(id="old", text=PROSE, url="http://x/", created="2019-01-01"),
+            Document(id="new", text=PROSE + " and more", url="http://x/", created="2020-01-01"),
+            Document(id="a-low", text=OTHER, metadata={"quality": 0.1}),
+            Document(id="z-high", text=OTHER.upper(), metadata={"quality": 0.9}),
+            Document(id="alone", text="completely different text about the weather in spring and rain")]
+    res = dedup_documents(docs)
+    got = _annot(res)
+    assert got["new"] == ("new", False) and got["old"] == ("new", True)
+    assert got["z-high"] == ("z-high", False) and got["a-low"] == ("z-high", True)
+    assert got["alone"] == ("alone", False)
+    assert res.counters.as_dict() == {"docs": 5, "kept": 3, "dropped:exact_duplicate": 1,
+                                      "dropped:url_duplicate": 1}
+
+
+def test_near_duplicate_and_containment_and_ties_by_smallest_id():
+    edited = PROSE.replace("wisdom", "wit")                      # one word changed
+    inside = OTHER + " " + PROSE                                  # PROSE copied into a longer page
+    docs = [Document(id="b", text=PROSE), Document(id="a", text=edited),
+            Document(id="page", text=inside), Document(id="solo", text=" ".join(reversed(OTHER.split())))]
+    res = dedup_documents(docs)
+    got = _annot(res)
+    assert got["a"] == ("a", False)                               # equal quality: smallest id
+    assert got["b"] == ("a", True) and got["page"] == ("a", True)
+    assert got["solo"] == ("solo", False)
+    # containment off: the page is no longer joined (its Jaccard with PROSE is ~0.5)
+    res2 = dedup_documents(docs, DedupConfig(containment=1.1))
+    assert _annot(res2)["page"] == ("page", False)
+
+
+def test_against_reference_and_scope():
+    docs = [Document(id="cc1", text=PROSE, source="cc"), Document(id="wiki1", text=PROSE + " the end", source="wiki"),
+            Document(id="cc2", text=OTHER, source="cc")]
+    ref = [Document(id="webtext:7", text=OTHER.replace("money", "cash"))]
+    res = dedup_documents(docs, against=ref)
+    got = {d.id: d.metadata for d in res.docs}
+    assert got["cc2"]["cluster"] == "webtext:7" and got["cc2"]["duplicate_of_reference"] is True
+    assert got["wiki1"]["duplicate"] is True and got["cc1"]["duplicate"] is False
+    assert res.stats["removed_share_by_source"] == {"cc": 0.5, "wiki": 1.0}
+    per_source = _annot(dedup_documents(docs, scope="source"))
+    assert per_source["wiki1"] == ("wiki1", False)
+
+
+def test_duplicate_ids_are_an_error():
+    from curate.dedup import DedupError
+
+    with pytest.raises(DedupError, match="'x' occurs twice"):
+        dedup_documents([Document(id="x", text="a"), Document(id="x", text="b")])
+
+
+def test_star_rounds_equal_union_find_on_random_graphs():
+    rng = random.Random(7)
+    for _ in range(30):
+        n = rng.randint(2, 60)
+        edges = [(rng.randrange(n), rng.randrange(n)) for _ in range(rng.randint(1, 2 * n))]
+        uf = UnionFind(n)
+        for a, b in edges:
+            uf.union(a, b)
+        star = star_components(edges)
+        for node, label in star.items():
+            assert label == uf.find(node)
+
+
+# --------------------------------------------------------------------------- quality on real ground truth
+
+def test_clough_stevenson_cut_answers_found_no_independent_answer_flagged():
+    shared("dedup", "clough-stevenson-plagiarism_tasks-abc.jsonl")
+    from benchmarks.dedup import eval_clough
+
+    r = eval_clough(DedupConfig())
+    assert r["cut_recall"] >= 0.9, r
+    assert r["non_flagged"] == 0, r
+    assert r["precision"] >= 0.99 and r["pair_precision_vs_exact"] >= 0.99, r
+
+
+def test_copycat_s3_pairs_recall():
+    shared("dedup", "copycat-canonical-link-pairs.shared.jsonl.gz")
+    from benchmarks.dedup import eval_copycat
+
+    r = eval_copycat(DedupConfig())
+    assert r["recall"] >= 0.95, r
+    assert r["pair_precision_vs_exact"] >= 0.99, r
+
+
+def test_gutenberg_editions_cluster_exactly():
+    shared("dedup", "gutenberg-edition-clusters.shared.jsonl.gz")
+    from benchmarks.dedup import eval_gutenberg
+
+    # three books, first 40k characters of each file: keeps the test fast; the
+    # full set is in `python -m benchmarks.dedup`
+    r = eval_gutenberg(DedupConfig(), max_chars=40_000, clusters={"pg11", "pg35", "pg2701"})
+    assert (r["precision"], r["recall"]) == (1.0, 1.0), r
+
+
+# --------------------------------------------------------------------------- CLI handler
+
+def _cli(argv):
+    ap = argparse.ArgumentParser(prog="curate")
+    add_dedup_parser(ap.add_subparsers(dest="command", required=True))
+    args = ap.parse_args(argv)
+    return args.func(args)
+
+
+def test_cli_writes_every_document_with_cluster_and_stats(tmp_path, capsys):
+    inp = tmp_path / "docs.jsonl"
+    write_documents(inp, [Document(id="1", text=PROSE), Document(id="2", text=PROSE + "!"),
+                          Document(id="3", text=OTHER)])
+    out, kept = tmp_path / "out.parquet", tmp_path / "kept.jsonl"
+    assert _cli(["dedup", "-i", str(inp), "-o", str(out), "--kept", str(kept), "-q"]) == 0
+    got = {d.id: (d.metadata["cluster"], d.metadata["duplicate"]) for d in read_documents(out)}
+    assert got == {"1": ("1", False), "2": ("1", True), "3": ("3", False)}
+    assert [d.id for d in read_documents(kept)] == ["1", "3"]
+    stats = json.loads((tmp_path / "out.parquet.stats.json").read_text())
+    assert stats["counters"]["dropped:exact_duplicate"] == 1
+    assert stats["cluster_size_histogram"] == {"1": 1, "2": 1}
+
+
+def test_cli_bad_input_is_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(b"not parquet")
+    assert _cli(["dedup", "-i", str(bad), "-o", str(tmp_path / "o.jsonl")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(bad) in err[0] and "Traceback" not in err[0]
+    assert _cli(["dedup", "-i", str(tmp_path / "missing.jsonl"), "-o", str(tmp_path / "o.jsonl")]) == 1
+    assert "missing.jsonl" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- Beam gives the same clusters
+
+def test_beam_pipeline_gives_the_same_clusters_as_one_machine(tmp_path):
+    pytest.importorskip("apache_beam")
+    shared("dedup", "clough-stevenson-plagiarism_tasks-abc.jsonl")
+    from benchmarks.dedup import clough_docs, copycat_docs
+    from pipelines.dedup import run
+
+    docs = clough_docs() + copycat_docs()[0][:60]
+    for k, d in enumerate(docs):                      # quality scores, so the representative rule matters
+        d.metadata["quality"] = round((k * 37 % 11) / 10, 1)
+    docs += [Document(id="url-old", text=PROSE, url="http://p/", created="2019"),
+             Document(id="url-new", text=OTHER, url="http://p/", created="2021"),
+             Document(id="copy-of-orig", text=docs[0].text.upper())]
+    refs = [Document(id="ref-1", text=PROSE + " " + OTHER)]
+    write_documents(tmp_path / "in.parquet", docs)
+    write_documents(tmp_path / "ref.jsonl", refs)
+    local = {d.id: (d.metadata["cluster"], d.metadata["duplicate"], d.metadata.get("duplicate_reason"))
+             for d in dedup_documents(docs, against=refs).docs}
+    stats = run(["--input", str(tmp_path / "in.parquet"), "--against", str(tmp_path / "ref.jsonl"),
+                 "--out", str(tmp_path / "beam"), "--shards", "2", "--rounds", "4", "-q"])
+    beam = {d.id: (d.metadata["cluster"], d.metadata["duplicate"], d.metadata.get("duplicate_reason"))
+            for part in sorted((tmp_path / "beam" / "docs").glob("*.parquet")) for d in read_documents(part)}
+    assert stats["unconverged_nodes"] == 0
+    assert beam == local
+    assert sum(1 for v in local.values() if v[1]) > 20   # the comparison is not vacuous
