@@ -152,11 +152,29 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_same_documents_on_three_runners(tmp_path):
+@pytest.fixture(scope="module")
+def quality_model(tmp_path_factory):
+    """A fixed LR model: every document scores sigmoid(2) = 0.88, so GPT-3's
+    Pareto rule keeps about 1.12**-9 = 36% of them, chosen by document id."""
+    import numpy as np
+
+    from classifiers.features import FeatureConfig
+    from classifiers.models import LRModel, save_model
+
+    cfg = FeatureConfig(n_features=2 ** 10)
+    path = tmp_path_factory.mktemp("model")
+    save_model(LRModel(cfg, np.zeros(cfg.n_features), 2.0), path)
+    return str(path)
+
+
+def test_same_documents_on_three_runners(tmp_path, quality_model):
+    """In-process, multi-process and portable runs keep the same documents,
+    the quality stage's Pareto draws included."""
     inputs = [str(p) for p in sorted(SAMPLE.glob("*.gz"))] + [
         str(shared("warc", "wget-2024_dolma-sample-0000.warc.gz"))]
-    run(["--input", *inputs, "--out", str(tmp_path / "inproc"), "-q", "--workers", "1"])
-    run(["--input", *inputs, "--out", str(tmp_path / "multi"), "-q", "--workers", "2"])
+    q = ["--quality-model", quality_model]
+    run(["--input", *inputs, "--out", str(tmp_path / "inproc"), "-q", "--workers", "1", *q])
+    run(["--input", *inputs, "--out", str(tmp_path / "multi"), "-q", "--workers", "2", *q])
     port = _free_port()
     service = subprocess.Popen(
         [sys.executable, "-m", "apache_beam.runners.portability.local_job_service_main", f"--port={port}"],
@@ -170,13 +188,22 @@ def test_same_documents_on_three_runners(tmp_path):
             except OSError:
                 time.sleep(0.2)
         run(["--input", *inputs, "--out", str(tmp_path / "portable"), "-q",
-             "--runner", "PortableRunner", "--job-endpoint", f"localhost:{port}"])
+             "--runner", "PortableRunner", "--job-endpoint", f"localhost:{port}", *q])
     finally:
         service.terminate()
         service.wait(timeout=30)
     _same_outputs(tmp_path / "inproc", tmp_path / "multi")
     _same_outputs(tmp_path / "inproc", tmp_path / "portable")
     assert len(list((tmp_path / "inproc" / "docs").iterdir())) == 4
+    c = json.loads((tmp_path / "inproc" / "stats.json").read_text())["counters"]
+    # the quality stage ran and its rule both kept and dropped documents
+    assert c["quality:scored"] > 10 and c["dropped:quality"] > 0 and c["kept"] > 0
+    assert c["quality:kept"] == c["kept"]
+    assert c["docs"] == c["kept"] + sum(v for k, v in c.items() if k.startswith("dropped:"))
+    from curate.document import read_documents
+
+    kept = [d for p in sorted((tmp_path / "inproc" / "docs").iterdir()) for d in read_documents(p)]
+    assert kept and all(abs(d.metadata["quality"] - 0.880797) < 1e-6 for d in kept)
 
 
 def test_dataflow_graph_builds_and_every_dofn_pickles(tmp_path):
