@@ -153,7 +153,9 @@ def read_documents(
     fmt = _format(path)
     if fmt == "parquet":
         try:
-            pf = pq.ParquetFile(path)
+            # pre_buffer=False: stream row groups instead of loading the whole
+            # compressed file first (~1.5 KB per document held otherwise)
+            pf = pq.ParquetFile(path, pre_buffer=False)
         except (pa.ArrowInvalid, OSError) as exc:
             raise DocumentFormatError(f"{path}: not a readable Parquet file ({exc})") from exc
         for batch in pf.iter_batches(batch_size=ROW_GROUP_SIZE):

@@ -13,8 +13,8 @@ from datasketch import MinHash
 from curate.dedup import DedupConfig, dedup_documents
 from curate.dedup.cli import add_dedup_parser
 from curate.dedup.cluster import UnionFind, star_components
-from curate.dedup.minhash import signature
-from curate.dedup.normalize import shingle_hashes, words
+from curate.dedup.minhash import signature, signatures
+from curate.dedup.normalize import _COMBINING, _DIGIT, _WORD, shingle_batch, shingle_hashes, word_tokens, words
 from curate.document import Document, read_documents, write_documents
 from tests.conftest import shared
 
@@ -45,6 +45,45 @@ def test_signature_is_datasketch_minhash_of_the_shingles():
     ref.update_batch(shingle_hashes(PROSE, 5).tolist())
     assert n == len(shingle_hashes(PROSE, 5))
     assert np.array_equal(sig, ref.hashvalues)
+
+
+def test_fast_tokens_equal_the_regex_rule_on_any_unicode():
+    def regex_words(t):  # the documented rule, the slow way
+        t = t.lower()
+        if not t.isascii():
+            import unicodedata
+            t = _COMBINING.sub("", unicodedata.normalize("NFKD", t))
+        return _WORD.findall(_DIGIT.sub("0", t))
+
+    rng = random.Random(3)
+    texts = ["Café “Déjà-vu” 1999!", "ΣΟΦΟΣ σοφός", "x\u0301y \u00b2 \u2460 \ufb01 \U0001d4ab",
+             "KELVIN\u212a", "日本語のテキスト、です。١٢٣", "a_b __ c\u00a0d", "\ud800lone surrogate", PROSE]
+    def char():
+        return chr(rng.choice([rng.randrange(128), rng.randrange(128, 0x3000), rng.randrange(0x2FFFF)]))
+
+    texts += ["".join(char() for _ in range(rng.randrange(40))) for _ in range(3000)]
+    for t in texts:
+        assert words(t) == regex_words(t), t
+        assert word_tokens(t) == [w.encode("utf-8", "surrogatepass") for w in regex_words(t)]
+
+
+def test_batched_shingles_and_signatures_equal_one_document_and_datasketch():
+    rng = random.Random(5)
+    vocab = PROSE.split() + ["Déjà", "vu", "“quoted”", "2024"]
+    texts = ["", "one", "a b c d", PROSE, OTHER, PROSE.upper()]
+    texts += [" ".join(rng.choice(vocab) for _ in range(rng.randrange(60))) for _ in range(200)]
+    h, sizes = shingle_batch([word_tokens(t) for t in texts], 5)
+    ends = np.cumsum(sizes)
+    for t, e, n in zip(texts, ends, sizes):
+        assert np.array_equal(h[e - n:e], shingle_hashes(t, 5))
+    for num_perm, seed in ((128, 1), (64, 7)):
+        cfg = DedupConfig(num_perm=num_perm, seed=seed, bands=16, rows=2)
+        sigs, n = signatures(texts, cfg, batch=37)     # batches that cut the list unevenly
+        for t, sig, k in zip(texts, sigs, n):
+            ref = MinHash(num_perm=num_perm, seed=seed, hashfunc=int, scheme="affine32")
+            ref.update_batch(shingle_hashes(t, 5).tolist())
+            assert k == len(shingle_hashes(t, 5)) and np.array_equal(sig, ref.hashvalues), t
+    assert "xxh3_64" in DedupConfig().to_dict()["shingles"]   # the shingle hashing is saved with the config
 
 
 # --------------------------------------------------------------------------- rules
@@ -174,6 +213,64 @@ def test_cli_bad_input_is_one_line(tmp_path, capsys):
     assert len(err) == 1 and str(bad) in err[0] and "Traceback" not in err[0]
     assert _cli(["dedup", "-i", str(tmp_path / "missing.jsonl"), "-o", str(tmp_path / "o.jsonl")]) == 1
     assert "missing.jsonl" in capsys.readouterr().err
+
+
+def _mixed_docs(n=300, seed=11):
+    rng = random.Random(seed)
+    base = [PROSE, OTHER, PROSE + " " + OTHER, " ".join(reversed(OTHER.split())), "tiny page"]
+    docs = []
+    for i in range(n):
+        t = rng.choice(base)
+        if rng.random() < 0.5:
+            w = t.split()
+            w[rng.randrange(len(w))] = f"w{rng.randrange(1000)}"
+            t = " ".join(w) + f" tail{rng.randrange(30)} " * rng.randrange(3)
+        docs.append(Document(id=f"d{rng.randrange(10**6)}-{i}", text=t, source=rng.choice("abc"),
+                             url=rng.choice(["", "", "http://x/1", f"http://y/{rng.randrange(40)}"]),
+                             created=rng.choice(["", "2019", "2021"]),
+                             metadata={"quality": rng.choice([0.1, 0.5, None])}))
+    return docs
+
+
+@pytest.mark.parametrize("scope", ["all", "source"])
+def test_streaming_files_give_the_same_result_as_the_list(tmp_path, scope):
+    from curate.dedup import dedup_files
+    from curate.stats import Counters
+
+    docs = _mixed_docs()
+    refs = [Document(id="ref-1", text=OTHER.replace("money", "cash")), Document(id="ref-2", text="short")]
+    write_documents(tmp_path / "a.parquet", docs[:170])
+    write_documents(tmp_path / "b.jsonl", docs[170:])
+    write_documents(tmp_path / "ref.jsonl", refs)
+    c1, c2 = Counters(), Counters()
+    mem = dedup_documents(docs, against=refs, scope=scope, counters=c1)
+    res = dedup_files([tmp_path / "a.parquet", tmp_path / "b.jsonl"], tmp_path / "out.parquet",
+                      against=[tmp_path / "ref.jsonl"], scope=scope, kept=tmp_path / "kept.jsonl", counters=c2)
+    out = [(d.id, d.metadata) for d in read_documents(tmp_path / "out.parquet")]
+    assert out == [(d.id, d.metadata) for d in mem.docs]
+    assert [d.id for d in read_documents(tmp_path / "kept.jsonl")] == [d.id for d in mem.docs
+                                                                       if not d.metadata["duplicate"]]
+    assert res.pairs == mem.pairs and c2.as_dict() == c1.as_dict()
+    assert {k: v for k, v in res.stats.items() if k != "seconds"} == {k: v for k, v in mem.stats.items()
+                                                                      if k != "seconds"}
+    assert c1["dedup:exact_containment_checks"] > 0 and len({v for v in mem.stats["removed_by_reason"]}) >= 3
+
+
+def test_streaming_refuses_input_that_changes_between_reads(tmp_path, monkeypatch):
+    from curate.dedup import DedupError, core, dedup_files
+
+    write_documents(tmp_path / "in.jsonl", [Document(id="1", text=PROSE), Document(id="2", text=OTHER)])
+    real, reads = core._stream, []
+
+    def stream(paths, errors):
+        reads.append(1)
+        for d in real(paths, errors):
+            yield Document("other" if len(reads) > 1 else d.id, d.text)
+
+    monkeypatch.setattr(core, "_stream", stream)
+    with pytest.raises(DedupError, match="changed while dedup was reading"):
+        dedup_files([tmp_path / "in.jsonl"], tmp_path / "out.jsonl")
+    assert not (tmp_path / "out.jsonl").exists()   # no partial output under the final name
 
 
 # --------------------------------------------------------------------------- Beam gives the same clusters

@@ -1,6 +1,8 @@
 """Near-duplicate removal: URL, exact and MinHash LSH (Jaccard + containment).
 
-One machine: :func:`dedup_documents` (numpy band buckets + union-find). At
+One machine: :func:`dedup_documents` on a list, :func:`dedup_files` streaming
+over files (what ``curate dedup`` runs; memory bounded by ~0.8 KB per
+document, not by the text), both numpy band buckets + union-find. At
 scale: ``pipelines/dedup.py`` (Beam), which calls the same functions and gives
 the same clusters. See :mod:`curate.dedup.core` for the stages and
 :class:`DedupConfig` for the measured parameter choices.
@@ -11,8 +13,8 @@ the same clusters. See :mod:`curate.dedup.core` for the stages and
 [False, True]
 """
 
-from curate.dedup.core import DedupError, DedupResult, dedup_documents, text_key
-from curate.dedup.minhash import DedupConfig, s_curve, s_curve_table, signature
+from curate.dedup.core import DedupError, DedupResult, dedup_documents, dedup_files, text_key
+from curate.dedup.minhash import DedupConfig, s_curve, s_curve_table, signature, signatures
 
-__all__ = ["DedupConfig", "DedupError", "DedupResult", "dedup_documents", "s_curve", "s_curve_table",
-           "signature", "text_key"]
+__all__ = ["DedupConfig", "DedupError", "DedupResult", "dedup_documents", "dedup_files", "s_curve",
+           "s_curve_table", "signature", "signatures", "text_key"]

@@ -36,24 +36,12 @@ def _table(title: str, counters: Counters) -> str:
     return "\n".join([title] + [f"  {k:<{width}}  {v:>10,}" for k, v in items.items()])
 
 
-def _read_all(paths, what: str, cmd: str):
-    """All documents of ``paths``; (docs, errors) or raises with a one-line message."""
-    from curate.document import read_documents
-
-    docs, errors = [], []
-    for path in paths:
-        if not Path(path).exists():
-            raise FileNotFoundError(f"{path}: no such {what} file")
-        docs.extend(read_documents(path, errors=errors))
-    return docs, errors
-
-
 # --------------------------------------------------------------------------- dedup
 
 def cmd_dedup(args: argparse.Namespace) -> int:
-    from curate.dedup import DedupConfig, DedupError, dedup_documents
+    from curate.dedup import DedupConfig, DedupError, dedup_files
     from curate.dedup.minhash import s_curve_table
-    from curate.document import DocumentFormatError, DocumentWriter
+    from curate.document import DocumentFormatError
 
     try:
         cfg = DedupConfig(num_perm=args.num_perm, ngram=args.ngram, bands=args.bands, rows=args.rows,
@@ -61,45 +49,40 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     except ValueError as exc:
         _eprint(f"curate dedup: error: {exc}")
         return 2
-    try:
-        docs, errors = _read_all(args.input, "documents", "dedup")
-        refs, ref_errors = _read_all(args.against or [], "reference documents", "dedup")
-    except (DocumentFormatError, OSError) as exc:
-        _eprint(f"curate dedup: error: {exc}")
-        return 1
-    for err in errors + ref_errors:
-        _eprint(f"curate dedup: error: {err['file']}:{err['line']}: {err['reason']}")
+    for what, paths in (("documents", args.input), ("reference documents", args.against or [])):
+        for path in paths:
+            if not Path(path).exists():
+                _eprint(f"curate dedup: error: {path}: no such {what} file")
+                return 1
     counters = Counters()
+    errors: list = []
+    # streaming: the documents are read again rather than held (1M documents
+    # in ~1 GB), see curate.dedup.core.dedup_files
     try:
-        res = dedup_documents(docs, cfg, against=refs, scope=args.scope, counters=counters)
+        res = dedup_files(args.input, args.output, cfg, against=args.against or [], scope=args.scope,
+                          kept=args.kept, counters=counters, errors=errors,
+                          progress=None if args.quiet else _eprint)
     except DedupError as exc:
         _eprint(f"curate dedup: error: {', '.join(map(str, args.input))}: {exc}")
         return 1
-    try:
-        with DocumentWriter(args.output) as w:
-            for d in res.docs:
-                w.write(d)
-        if args.kept:
-            with DocumentWriter(args.kept) as w:
-                for d in res.docs:
-                    if not d.metadata["duplicate"]:
-                        w.write(d)
     except (DocumentFormatError, OSError) as exc:
         _eprint(f"curate dedup: error: {exc}")
         return 1
+    for err in errors:
+        _eprint(f"curate dedup: error: {err['file']}:{err['line']}: {err['reason']}")
     if args.pairs:
         with open(args.pairs, "w", encoding="utf-8") as fh:
             for a, b, j, c in res.pairs:
                 fh.write(json.dumps({"a": a, "b": b, "jaccard": round(j, 4), "containment": round(c, 4)}) + "\n")
-    counters.inc("dedup:input_errors", len(errors) + len(ref_errors))
+    counters.inc("dedup:input_errors", len(errors))
     stats_path = Path(str(args.output) + ".stats.json")
     write_stats(stats_path, counters, {**res.stats, "inputs": [str(p) for p in args.input],
                                        "against": [str(p) for p in args.against or []]})
     if not args.quiet:
         _eprint(s_curve_table(cfg))
-        _eprint(_table(f"dedup: {len(res.docs)} documents, {res.stats['kept']} kept -> {args.output} "
+        _eprint(_table(f"dedup: {res.stats['documents']} documents, {res.stats['kept']} kept -> {args.output} "
                        f"(stats: {stats_path})", counters))
-    return 1 if errors or ref_errors else 0
+    return 1 if errors else 0
 
 
 def add_dedup_parser(sub) -> argparse.ArgumentParser:

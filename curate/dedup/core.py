@@ -13,6 +13,19 @@ Order of the stages, and why:
    connected components over verified pairs; the component's smallest rank key
    is its representative.
 
+Two entry points, one algorithm (:func:`_solve`, on compact numpy arrays):
+
+- :func:`dedup_documents`: a list of Documents in, annotated Documents out
+  (tests, small inputs).
+- :func:`dedup_files`: the CLI's path, streaming. Pass 1 reads the files and
+  keeps per document only its id, created, quality, source code, a 128-bit URL
+  hash and a row into the signature store (one uint32 signature per distinct
+  normalised text): about 0.8 KB per document instead of the text. Pairs that
+  need the exact containment check are collected first; one more read keeps
+  the shingle hashes of just those documents. The last read writes every
+  document with its annotation. Peak memory is bounded by the per-document
+  state, not by the corpus text (see ``benchmarks/dedup.py --only memory``).
+
 Every input document gets ``cluster`` (its representative's id) and
 ``duplicate`` (True unless it is the representative) in ``doc.metadata``:
 Document has fixed Parquet columns, and metadata is where per-stage
@@ -32,18 +45,19 @@ reference id and ``duplicate_of_reference`` = True.
 from __future__ import annotations
 
 import time
-from collections import Counter, defaultdict
+from array import array
+from collections import Counter
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import xxhash
 
-from curate.dedup.cluster import UnionFind, quality_of, rank_key
-from curate.dedup.minhash import (DedupConfig, band_keys, bucket_pairs, estimate, exact_containment,
-                                  is_duplicate, needs_exact, signature)
-from curate.dedup.normalize import shingle_hashes, words
-from curate.document import Document
+from curate.dedup.cluster import UnionFind, quality_of
+from curate.dedup.minhash import (DedupConfig, estimate, exact_containment, is_duplicate, needs_exact,
+                                  sketch_shingles)
+from curate.dedup.normalize import shingle_batch, shingle_hashes, word_tokens
+from curate.document import Document, DocumentWriter, read_documents
 from curate.stats import Counters
 
 
@@ -57,7 +71,7 @@ def text_key(text: str) -> str:
     >>> text_key("Hello,  world 1") == text_key("hello world 7")
     True
     """
-    return xxhash.xxh3_128_hexdigest(" ".join(words(text)))
+    return xxhash.xxh3_128_hexdigest(b" ".join(word_tokens(text)))
 
 
 def newer(a: Document, b: Document) -> Document:
@@ -69,10 +83,144 @@ def newer(a: Document, b: Document) -> Document:
 
 @dataclass
 class DedupResult:
-    docs: list[Document]                    # every input document, in input order, annotated
+    docs: list[Document]                    # every input document, in input order, annotated ([] from dedup_files)
     counters: Counters
     pairs: list[tuple[str, str, float, float]] = field(default_factory=list)  # verified (a, b, J, C)
     stats: dict = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- compact per-document state
+
+class _Table:
+    """What dedup keeps of each document: no text, ~0.8 KB at 128 permutations.
+
+    ``row[i]`` indexes the signature store, which holds one signature per
+    distinct normalised text (xxh3-128 of the words, the exact-duplicate key),
+    so ``row`` doubles as the exact-duplicate group and an exact copy costs no
+    signature.
+    """
+
+    def __init__(self, cfg: DedupConfig, sources: dict[str, int], batch: int = 512):
+        self.cfg, self.sources, self.batch = cfg, sources, batch
+        self.ids: list[str] = []
+        self.created: list[str] = []
+        self.quality = array("d")
+        self.source = array("i")
+        self.url = array("Q")                 # xxh3-128 of the URL as (hi, lo) pairs; (0, 0) = no URL
+        self.has_url = bytearray()
+        self.row = array("q")
+        self._key_row: dict[bytes, int] = {}
+        self._sig_chunks: list[np.ndarray] = []
+        self._size_chunks: list[np.ndarray] = []
+        self._texts: list[str] = []
+        self.seconds_signatures = 0.0
+
+    def add(self, d: Document) -> None:
+        self.ids.append(d.id)
+        self.created.append(d.created or "")
+        self.quality.append(quality_of(d.metadata.get("quality")))
+        self.source.append(self.sources.setdefault(d.source, len(self.sources)))
+        if d.url:
+            h = xxhash.xxh3_128_intdigest(d.url)
+            self.url.extend((h >> 64, h & 0xFFFFFFFFFFFFFFFF))
+        else:
+            self.url.extend((0, 0))
+        self.has_url.append(1 if d.url else 0)
+        self._texts.append(d.text)
+        if len(self._texts) >= self.batch:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._texts:
+            return
+        t = time.perf_counter()
+        toks = [word_tokens(x) for x in self._texts]
+        new: list[int] = []
+        n_rows = len(self._key_row)
+        for k, tk in enumerate(toks):
+            key = xxhash.xxh3_128_digest(b" ".join(tk))
+            r = self._key_row.get(key)
+            if r is None:
+                r = self._key_row[key] = n_rows + len(new)
+                new.append(k)
+            self.row.append(r)
+        if new:
+            h, n = shingle_batch([toks[k] for k in new], self.cfg.ngram)
+            self._sig_chunks.append(sketch_shingles(h, n, self.cfg))
+            self._size_chunks.append(n)
+        self._texts.clear()
+        self.seconds_signatures += time.perf_counter() - t
+
+    def finish(self) -> "_Table":
+        self._flush()
+        self._key_row.clear()  # the rows are all that is needed from here on
+        self.n = len(self.ids)
+        self.sizes = (np.concatenate(self._size_chunks) if self._size_chunks else np.empty(0, np.int64))
+        self.row_np = np.frombuffer(self.row, dtype=np.int64) if self.n else np.empty(0, np.int64)
+        self.q = np.frombuffer(self.quality, dtype=np.float64) if self.n else np.empty(0)
+        self.src = np.frombuffer(self.source, dtype=np.int32) if self.n else np.empty(0, np.int32)
+        return self
+
+    def take_signatures(self, rows: np.ndarray, out: np.ndarray, at: np.ndarray) -> None:
+        """``out[at[k]] = signature of row rows[k]``; frees the store chunk by chunk."""
+        lo = 0
+        order = np.argsort(rows, kind="stable")
+        srt = rows[order]
+        for c, chunk in enumerate(self._sig_chunks):
+            hi = lo + len(chunk)
+            a, b = np.searchsorted(srt, [lo, hi])
+            sel = order[a:b]
+            out[at[sel]] = chunk[rows[sel] - lo]
+            self._sig_chunks[c] = None  # type: ignore[call-overload]  # peak: the output + one chunk
+            lo = hi
+        self._sig_chunks = []
+
+
+def _id_ranks(ids: list[str], what: str, check: bool) -> np.ndarray:
+    order = sorted(range(len(ids)), key=ids.__getitem__)
+    if check:
+        for a, b in zip(order, order[1:]):
+            if ids[a] == ids[b]:
+                raise DedupError(f"document id {ids[a]!r} occurs twice in the {what}")
+    rank = np.empty(len(ids), np.int64)
+    rank[np.asarray(order, dtype=np.int64)] = np.arange(len(ids), dtype=np.int64)
+    return rank
+
+
+def _unique_sorted(x: np.ndarray) -> np.ndarray:
+    # sort + neighbour test: numpy 2's hash-based np.unique is much slower on int64
+    x = np.sort(x)
+    return x[np.r_[True, x[1:] != x[:-1]]] if len(x) else x
+
+
+def _bucket_pair_arrays(members: np.ndarray, cap: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`curate.dedup.minhash.bucket_pairs` as two index arrays (same pairs, same order).
+
+    >>> [a.tolist() for a in _bucket_pair_arrays(np.array([3, 5, 7, 9]), cap=1)]
+    [[3, 3, 3], [5, 7, 9]]
+    """
+    m = len(members)
+    rows = m if m <= cap + 1 else min(cap, m)
+    counts = m - 1 - np.arange(rows)            # member i pairs with every later member
+    i = np.repeat(np.arange(rows), counts)
+    j = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts) + i + 1
+    return members[i], members[j]
+
+
+def _band_keys(sigs: np.ndarray, live: np.ndarray, b: int, r: int) -> np.ndarray:
+    """One int key per live row for band ``b``: equal keys <=> equal band values.
+
+    The Beam path keys buckets by ``band_keys`` (xxh3 of the band's bytes); here
+    the band's values themselves are the key (packed into 64 bits when they fit),
+    which groups the same rows without a hash call per (document, band).
+    """
+    cols = sigs[live, b * r:(b + 1) * r].astype(np.uint64)
+    if r == 1:
+        return cols[:, 0]
+    if r == 2:
+        return (cols[:, 0] << np.uint64(32)) | cols[:, 1]
+    view = np.ascontiguousarray(sigs[live, b * r:(b + 1) * r]).view(np.dtype((np.void, 4 * r))).ravel()
+    return np.unique(view, return_inverse=True)[1].astype(np.int64)
 
 
 def find_pairs(sigs: np.ndarray, sizes: np.ndarray, cfg: DedupConfig, allowed=None,
@@ -81,63 +229,75 @@ def find_pairs(sigs: np.ndarray, sizes: np.ndarray, cfg: DedupConfig, allowed=No
 
     Returns (pairs (P, 2) int64 with i < j, Jaccard (P,), containment (P,)).
     ``allowed(i, j)`` (vectorised over arrays) can veto pairs before
-    verification (scope rules). ``shingles(i)`` returns row i's sorted shingle
-    hashes; pairs that only the containment rule could join are decided on them
-    (see :func:`needs_exact`). Memory is O(N * bands) for the band keys: no
-    Python object per (document, band), which is what lets 1M documents fit
-    in a few GB (datasketch's MinHashLSH keeps a dict entry per band).
+    verification (scope rules). ``shingles(rows)`` returns {row: sorted shingle
+    hashes} for an array of rows; pairs that only the containment rule could
+    join are decided on them (see :func:`needs_exact`), and it is called once,
+    for just the rows in such pairs. Memory is O(N) per band plus the candidate
+    pairs: no Python object per (document, band), which is what lets 1M
+    documents fit in a few GB (datasketch's MinHashLSH keeps a dict entry per band).
     """
     counters = counters if counters is not None else Counters()
+    n = len(sizes)
     live = np.flatnonzero(sizes > 0)
+    empty = (np.empty((0, 2), np.int64), np.empty(0), np.empty(0))
     if len(live) < 2:
-        return np.empty((0, 2), np.int64), np.empty(0), np.empty(0)
-    keys = np.vstack([band_keys(sigs[i], cfg) for i in live])  # (L, bands)
-    codes = []
+        return empty
+    parts: list[np.ndarray] = []
+    codes = np.empty(0, np.int64)
     for b in range(cfg.bands):
-        col = keys[:, b]
-        order = np.argsort(col, kind="stable")  # stable: members stay in rank order
-        sk = col[order]
-        same = np.flatnonzero(sk[1:] == sk[:-1])
-        if not len(same):
-            continue
-        # runs of equal keys = buckets with >= 2 members
-        starts = same[np.r_[True, np.diff(same) > 1]]
-        for s in starts:
-            e = s + 1
-            while e < len(sk) and sk[e] == sk[s]:
-                e += 1
-            members = np.sort(live[order[s:e]])
+        key = _band_keys(sigs, live, b, cfg.rows)
+        order = np.argsort(key, kind="stable")  # stable: members stay in rank order
+        sk = key[order]
+        brk = np.flatnonzero(sk[1:] != sk[:-1]) + 1
+        starts = np.r_[0, brk]
+        lens = np.diff(np.r_[starts, len(sk)])
+        two = starts[lens == 2]               # most buckets: one pair, vectorised
+        if len(two):
+            parts.append(live[order[two]] * n + live[order[two + 1]])
+        big = lens > 2
+        for s, m in zip(starts[big].tolist(), lens[big].tolist()):  # larger buckets: bucket_pairs' rule
+            members = live[order[s:s + m]]
             if len(members) > cfg.max_bucket + 1:
                 counters.inc("dedup:buckets_capped")
-            for i, j in bucket_pairs(members.tolist(), cfg.max_bucket):
-                codes.append(i * len(sizes) + j)
-    if not codes:
-        return np.empty((0, 2), np.int64), np.empty(0), np.empty(0)
-    codes = np.unique(np.asarray(codes, dtype=np.int64))
-    pi, pj = codes // len(sizes), codes % len(sizes)
+            i, j = _bucket_pair_arrays(members, cfg.max_bucket)
+            parts.append(i * n + j)
+        if sum(map(len, parts)) > 4 * max(len(codes), 1 << 20):  # bound the duplicates across bands
+            codes = _unique_sorted(np.concatenate([codes] + parts))
+            parts = []
+    if parts:
+        codes = _unique_sorted(np.concatenate([codes] + parts))
+    if not len(codes):
+        return empty
+    pi, pj = codes // n, codes % n
+    del codes, parts
     if allowed is not None:
         ok = allowed(pi, pj)
         pi, pj = pi[ok], pj[ok]
     counters.inc("dedup:candidate_pairs", len(pi))
     if not len(pi):
-        return np.empty((0, 2), np.int64), np.empty(0), np.empty(0)
-    js, cs, keep = [], [], []
+        return empty
+    js, cs, dups, checks = [], [], [], []
     for s in range(0, len(pi), 65536):  # chunks bound the (chunk, num_perm) temporaries
         a, b = pi[s:s + 65536], pj[s:s + 65536]
         j, c = estimate(sigs[a], sigs[b], sizes[a], sizes[b])
-        dup = j >= cfg.threshold
-        if shingles is not None:
-            check = np.flatnonzero(needs_exact(j, c, sizes[a], sizes[b], cfg))
-            counters.inc("dedup:exact_containment_checks", len(check))
-            for k in check:
-                c[k] = exact_containment(shingles(int(a[k])), shingles(int(b[k])))
-            dup = dup | is_duplicate(j, c, sizes[a], sizes[b], cfg)
-        else:
-            dup = is_duplicate(j, c, sizes[a], sizes[b], cfg)
         js.append(j)
         cs.append(c)
-        keep.append(dup)
-    j, c, keep = np.concatenate(js), np.concatenate(cs), np.concatenate(keep)
+        if shingles is not None:
+            chk = np.flatnonzero(needs_exact(j, c, sizes[a], sizes[b], cfg))
+            counters.inc("dedup:exact_containment_checks", len(chk))
+            checks.append(chk + s)
+        else:
+            dups.append(is_duplicate(j, c, sizes[a], sizes[b], cfg))
+    j, c = np.concatenate(js), np.concatenate(cs)
+    if shingles is not None:
+        chk = np.concatenate(checks)
+        if len(chk):
+            sets = shingles(_unique_sorted(np.concatenate([pi[chk], pj[chk]])))
+            c[chk] = [exact_containment(sets[int(x)], sets[int(y)]) for x, y in zip(pi[chk], pj[chk])]
+            del sets
+        keep = (j >= cfg.threshold) | is_duplicate(j, c, sizes[pi], sizes[pj], cfg)
+    else:
+        keep = np.concatenate(dups)
     counters.inc("dedup:verified_pairs", int(keep.sum()))
     counters.inc("dedup:rejected_candidates", int((~keep).sum()))
     return np.stack([pi[keep], pj[keep]], axis=1), j[keep], c[keep]
@@ -157,6 +317,155 @@ def size_histogram(sizes: Iterable[int]) -> dict[str, int]:
     return dict(sorted(hist.items(), key=lambda kv: int(kv[0].split("-")[0])))
 
 
+# --------------------------------------------------------------------------- the algorithm on the tables
+
+_REASONS = ("", "url", "exact", "reference", "near")
+
+
+@dataclass
+class _Solution:
+    root_id: list[str]          # per node: its representative's id
+    root_ref: np.ndarray        # per node: representative is a reference (bool)
+    doc_root: np.ndarray        # per document: its representative node
+    reason: np.ndarray          # per document: index into _REASONS (0 = kept)
+    pairs: list[tuple[str, str, float, float]]
+    stats: dict
+
+
+def _solve(dt: _Table, rt: _Table, cfg: DedupConfig, scope: str, counters: Counters,
+           shingles_of: Callable[[np.ndarray, np.ndarray], dict]) -> _Solution:
+    """URL, exact and near stages on compact tables (see the module docstring).
+
+    ``shingles_of(doc_indices, ref_indices)`` -> ({doc index: shingles}, {ref index: shingles}).
+    """
+    n, nr = dt.n, rt.n
+    id_rank = _id_ranks(dt.ids, "input", check=True)
+    ref_rank = _id_ranks(rt.ids, "references", check=False)
+
+    # 1. URL: newest capture per URL (then smallest id)
+    url_win = np.arange(n, dtype=np.int64)
+    with_url = np.flatnonzero(np.frombuffer(bytes(dt.has_url), dtype=np.uint8)) if n else np.empty(0, np.int64)
+    if len(with_url):
+        uh = np.frombuffer(dt.url, dtype=np.uint64).reshape(-1, 2)[with_url]
+        o = np.lexsort((uh[:, 1], uh[:, 0]))
+        su = uh[o]
+        brk = np.flatnonzero((su[1:] != su[:-1]).any(axis=1)) + 1
+        for g in np.split(o, brk):
+            if len(g) > 1:
+                members = with_url[g].tolist()
+                best = max(members, key=lambda i: (dt.created[i], -id_rank[i]))
+                url_win[members] = best
+
+    # 2. exact: one leader per (scope, normalised text), the best rank key (-quality, id)
+    winners = np.flatnonzero(url_win == np.arange(n))
+    grp_src = dt.src[winners] if scope == "source" else np.zeros(len(winners), np.int32)
+    o = np.lexsort((id_rank[winners], -dt.q[winners], dt.row_np[winners], grp_src))
+    w_sorted = winners[o]
+    g_row, g_src = dt.row_np[w_sorted], grp_src[o]
+    first = np.r_[True, (g_row[1:] != g_row[:-1]) | (g_src[1:] != g_src[:-1])] if len(o) else np.empty(0, bool)
+    lead_of_sorted = w_sorted[np.flatnonzero(first)[np.cumsum(first) - 1]] if len(o) else np.empty(0, np.int64)
+    exact_lead = np.full(n, -1, np.int64)
+    exact_lead[w_sorted] = lead_of_sorted
+
+    # 3. near: references then leaders, each in rank-key order (-quality, id), so
+    # the smallest node index of a component is its representative
+    leaders = w_sorted[first] if len(o) else np.empty(0, np.int64)
+    leaders = leaders[np.lexsort((id_rank[leaders], -dt.q[leaders]))]
+    refs = np.lexsort((ref_rank, -rt.q)) if nr else np.empty(0, np.int64)
+    R = len(refs)
+    nn = R + len(leaders)
+    node_of_leader = np.full(n, -1, np.int64)
+    node_of_leader[leaders] = R + np.arange(len(leaders))
+    sigs = np.empty((nn, cfg.num_perm), np.uint32)
+    rt.take_signatures(rt.row_np[refs], sigs, np.arange(R))
+    dt.take_signatures(dt.row_np[leaders], sigs, R + np.arange(len(leaders)))
+    sizes = np.concatenate([rt.sizes[rt.row_np[refs]] if R else np.empty(0, np.int64),
+                            dt.sizes[dt.row_np[leaders]] if len(leaders) else np.empty(0, np.int64)])
+    is_ref = np.r_[np.ones(R, bool), np.zeros(len(leaders), bool)]
+    src = np.concatenate([rt.src[refs] if R else np.empty(0, np.int32), dt.src[leaders]])
+
+    def allowed(i, j):
+        ok = ~(is_ref[i] & is_ref[j])  # reference-reference pairs change nothing
+        if scope == "source":
+            ok &= is_ref[i] | is_ref[j] | (src[i] == src[j])
+        return ok
+
+    def shingles(nodes: np.ndarray) -> dict:
+        rsel, dsel = nodes[nodes < R], nodes[nodes >= R]
+        d_sets, r_sets = shingles_of(leaders[dsel - R], refs[rsel])
+        out = {int(k): d_sets[int(i)] for k, i in zip(dsel, leaders[dsel - R])}
+        out.update({int(k): r_sets[int(i)] for k, i in zip(rsel, refs[rsel])})
+        return out
+
+    pairs, pj, pc = find_pairs(sigs, sizes, cfg, allowed, counters, shingles)
+    del sigs
+    uf = UnionFind(nn)
+    for i, j in pairs.tolist():
+        uf.union(i, j)
+    roots = uf.roots()
+
+    # 4. per document: doc -> URL winner -> exact leader -> component representative
+    doc_root = roots[node_of_leader[exact_lead[url_win]]] if n else np.empty(0, np.int64)
+    node_id = [rt.ids[i] for i in refs.tolist()] + [dt.ids[i] for i in leaders.tolist()]
+    node_doc = np.r_[np.full(R, -1, np.int64), leaders]
+    rep_ref = doc_root < R
+    me = np.arange(n)
+    dup = rep_ref | (node_doc[doc_root] != me)
+    reason = np.zeros(n, np.int8)
+    reason[dup] = 4
+    reason[dup & rep_ref] = 3
+    reason[dup & (exact_lead[url_win] != me)] = 2
+    reason[dup & (url_win != me)] = 1
+    counts = np.bincount(reason, minlength=len(_REASONS))
+    for k in (1, 2, 3, 4):
+        if counts[k]:
+            counters.inc(f"dropped:{_REASONS[k]}_duplicate", int(counts[k]))
+    if counts[0]:
+        counters.inc("kept", int(counts[0]))
+    if n:
+        counters.inc("docs", n)
+    names = sorted(dt.sources, key=dt.sources.get)
+    by_src_total = np.bincount(dt.src, minlength=len(names)) if n else np.zeros(len(names), np.int64)
+    by_src_removed = np.bincount(dt.src[dup], minlength=len(names)) if n else np.zeros(len(names), np.int64)
+    _, members = np.unique(doc_root, return_counts=True) if n else (None, [])
+    verified = [(node_id[i], node_id[j], float(a), float(b)) for (i, j), a, b in zip(pairs.tolist(), pj, pc)]
+    stats = {
+        "config": cfg.to_dict(),
+        "scope": scope,
+        "documents": n,
+        "references": nr,
+        "kept": int(counts[0]),
+        "removed": int(counts[1:].sum()),
+        "removed_by_reason": {_REASONS[k]: int(counts[k]) for k in sorted((1, 2, 3, 4), key=lambda k: _REASONS[k])
+                              if counts[k]},
+        "pairs": {"candidates": counters["dedup:candidate_pairs"], "verified": len(verified)},
+        "cluster_size_histogram": size_histogram(np.asarray(members).tolist()),
+        "removed_share_by_source": {s: round(int(by_src_removed[c]) / int(by_src_total[c]), 6)
+                                    for s, c in sorted(dt.sources.items()) if c < len(by_src_total)
+                                    and by_src_total[c]},
+    }
+    return _Solution(node_id, is_ref, doc_root, reason, verified, stats)
+
+
+def _annotate(d: Document, k: int, sol: _Solution) -> Document:
+    root = int(sol.doc_root[k])
+    reason = _REASONS[sol.reason[k]]
+    meta = dict(d.metadata)
+    meta["cluster"] = sol.root_id[root]
+    meta["duplicate"] = bool(reason)
+    if reason:
+        meta["duplicate_reason"] = reason
+    if sol.root_ref[root]:
+        meta["duplicate_of_reference"] = True
+    return Document(d.id, d.text, d.source, d.url, d.created, meta)
+
+
+def _sets_from(texts_of: Callable[[], Iterator[tuple[int, str]]], cfg: DedupConfig) -> dict:
+    return {k: shingle_hashes(t, cfg.ngram) for k, t in texts_of()}
+
+
+# --------------------------------------------------------------------------- entry points
+
 def dedup_documents(docs: Sequence[Document], config: DedupConfig | None = None,
                     against: Sequence[Document] = (), scope: str = "all",
                     counters: Counters | None = None) -> DedupResult:
@@ -165,126 +474,105 @@ def dedup_documents(docs: Sequence[Document], config: DedupConfig | None = None,
     ``against``: reference documents (not returned): an input document that
     near-duplicates one is a duplicate. ``scope="source"`` only pairs
     documents of the same ``source`` (reference documents pair with all).
+    For inputs that do not fit in memory use :func:`dedup_files`.
     """
     cfg = config or DedupConfig()
     counters = counters if counters is not None else Counters()
     t0 = time.perf_counter()
-    seen: set[str] = set()
+    sources: dict[str, int] = {}
+    dt, rt = _Table(cfg, sources), _Table(cfg, sources)
     for d in docs:
-        if d.id in seen:
-            raise DedupError(f"document id {d.id!r} occurs twice in the input")
-        seen.add(d.id)
+        dt.add(d)
+    for r in against:
+        rt.add(r)
+    dt.finish(), rt.finish()
 
-    # 1. URL: newest capture per URL
-    by_url: dict[str, Document] = {}
-    for d in docs:
-        if d.url:
-            cur = by_url.get(d.url)
-            by_url[d.url] = d if cur is None else newer(cur, d)
-    url_winner = {d.id: (by_url[d.url].id if d.url else d.id) for d in docs}
+    def shingles_of(di, ri):
+        return ({int(k): shingle_hashes(docs[int(k)].text, cfg.ngram) for k in di},
+                {int(k): shingle_hashes(against[int(k)].text, cfg.ngram) for k in ri})
 
-    # 2. exact: one leader per (scope, normalised text)
-    by_id = {d.id: d for d in docs}
-    groups: dict[tuple, list[Document]] = defaultdict(list)
-    for d in docs:
-        if url_winner[d.id] == d.id:
-            groups[(d.source if scope == "source" else "", text_key(d.text))].append(d)
-    exact_leader: dict[str, str] = {}
-    for members in groups.values():
-        lead = min(members, key=lambda x: rank_key(x.id, x.metadata.get("quality")))
-        for m in members:
-            exact_leader[m.id] = lead.id
+    sol = _solve(dt, rt, cfg, scope, counters, shingles_of)
+    out = [_annotate(d, k, sol) for k, d in enumerate(docs)]
+    sol.stats["seconds"] = {"total": round(time.perf_counter() - t0, 3),
+                            "signatures": round(dt.seconds_signatures + rt.seconds_signatures, 3)}
+    return DedupResult(out, counters, sol.pairs, sol.stats)
 
-    # 3. near: leaders + references, in rank-key order so the smallest index of
-    # a component is its representative
-    nodes = [(rank_key(d.id, d.metadata.get("quality")), d, False)
-             for d in docs if exact_leader.get(d.id) == d.id]
-    nodes += [(rank_key(r.id, r.metadata.get("quality"), True), r, True) for r in against]
-    nodes.sort(key=lambda x: x[0])
-    t_sig = time.perf_counter()
-    sigs = np.empty((len(nodes), cfg.num_perm), np.uint32)
-    sizes = np.empty(len(nodes), np.int64)
-    for i, (_, d, _) in enumerate(nodes):
-        sigs[i], sizes[i] = signature(d.text, cfg)
-    t_sig = time.perf_counter() - t_sig
-    is_ref = np.array([ref for _, _, ref in nodes], dtype=bool)
-    src = np.array([d.source for _, d, _ in nodes], dtype=object)
 
-    def allowed(i, j):
-        ok = ~(is_ref[i] & is_ref[j])  # reference-reference pairs change nothing
-        if scope == "source":
-            ok &= is_ref[i] | is_ref[j] | (src[i] == src[j])
-        return ok
+def _stream(paths: Sequence, errors: list | None) -> Iterator[Document]:
+    for p in paths:
+        yield from read_documents(p, errors=errors if errors is not None else [])
 
-    cache: dict[int, np.ndarray] = {}
 
-    def shingles(i: int) -> np.ndarray:
-        if i not in cache:
-            cache[i] = shingle_hashes(nodes[i][1].text, cfg.ngram)
-        return cache[i]
+def dedup_files(inputs: Sequence, output, config: DedupConfig | None = None, against: Sequence = (),
+                scope: str = "all", kept=None, counters: Counters | None = None,
+                errors: list | None = None, progress: Callable[[str], None] | None = None) -> DedupResult:
+    """Dedup document files without holding their text: the streaming path of ``curate dedup``.
 
-    pairs, pj, pc = find_pairs(sigs, sizes, cfg, allowed, counters, shingles)
-    cache.clear()
-    uf = UnionFind(len(nodes))
-    for i, j in pairs:
-        uf.union(int(i), int(j))
-    roots = uf.roots()
-    node_index = {(d.id, ref): k for k, (_, d, ref) in enumerate(nodes)}
+    Reads ``inputs`` (and ``against``) once to build the compact state, once
+    more only if some pairs need the exact containment check (keeping the
+    shingles of just those documents), and once to write every document,
+    annotated, to ``output`` (and the non-duplicates to ``kept``). Bad lines go
+    to ``errors`` (first read only). The returned result has ``docs=[]``;
+    clusters, pairs and stats are those :func:`dedup_documents` gives for the
+    same documents. Raises :class:`DedupError` if a file changes between reads.
 
-    # 4. annotate: doc -> URL winner -> exact leader -> component representative
-    out: list[Document] = []
-    reasons: Counter = Counter()
-    removed_by_source: Counter = Counter()
-    total_by_source: Counter = Counter()
-    cluster_members: Counter = Counter()
-    for d in docs:
-        w = url_winner[d.id]
-        lead = exact_leader[w]
-        root = int(roots[node_index[(lead, False)]])
-        rep_doc, rep_ref = nodes[root][1], nodes[root][2]
-        dup = rep_ref or rep_doc.id != d.id
-        if not dup:
-            reason = ""
-        elif w != d.id:
-            reason = "url"
-        elif lead != d.id:
-            reason = "exact"
-        elif rep_ref:
-            reason = "reference"
-        else:
-            reason = "near"
-        meta = dict(d.metadata)
-        meta["cluster"] = rep_doc.id
-        meta["duplicate"] = bool(dup)
-        if dup:
-            meta["duplicate_reason"] = reason
-        if rep_ref:
-            meta["duplicate_of_reference"] = True
-        out.append(Document(d.id, d.text, d.source, d.url, d.created, meta))
-        total_by_source[d.source] += 1
-        cluster_members[(rep_ref, rep_doc.id)] += 1
-        if dup:
-            reasons[reason] += 1
-            removed_by_source[d.source] += 1
-            counters.inc(f"dropped:{reason}_duplicate")
-        else:
-            counters.inc("kept")
-        counters.inc("docs")
-    id_of = [d.id for _, d, _ in nodes]
-    verified = [(id_of[i], id_of[j], float(a), float(b)) for (i, j), a, b in zip(pairs, pj, pc)]
-    elapsed = time.perf_counter() - t0
-    stats = {
-        "config": cfg.to_dict(),
-        "scope": scope,
-        "documents": len(docs),
-        "references": len(against),
-        "kept": counters["kept"],
-        "removed": sum(reasons.values()),
-        "removed_by_reason": dict(sorted(reasons.items())),
-        "pairs": {"candidates": counters["dedup:candidate_pairs"], "verified": len(verified)},
-        "cluster_size_histogram": size_histogram(cluster_members.values()),
-        "removed_share_by_source": {s: round(removed_by_source[s] / n, 6)
-                                    for s, n in sorted(total_by_source.items())},
-        "seconds": {"total": round(elapsed, 3), "signatures": round(t_sig, 3)},
-    }
-    return DedupResult(out, counters, verified, stats)
+    >>> import tempfile, os
+    >>> from curate.document import write_documents
+    >>> tmp = tempfile.mkdtemp(); src = os.path.join(tmp, "in.jsonl")
+    >>> _ = write_documents(src, [Document(id="a", text="one two three four five six"),
+    ...                           Document(id="b", text="One two three four five six!")])
+    >>> dedup_files([src], os.path.join(tmp, "out.jsonl")).stats["removed_by_reason"]
+    {'exact': 1}
+    """
+    cfg = config or DedupConfig()
+    counters = counters if counters is not None else Counters()
+    say = progress or (lambda msg: None)
+    t0 = time.perf_counter()
+    sources: dict[str, int] = {}
+    dt, rt = _Table(cfg, sources), _Table(cfg, sources)
+    for k, d in enumerate(_stream(inputs, errors), 1):
+        dt.add(d)
+        if k % 100_000 == 0:
+            say(f"dedup: read {k:,} documents ({k / (time.perf_counter() - t0):,.0f}/s)")
+    for r in _stream(against, errors):
+        rt.add(r)
+    dt.finish(), rt.finish()
+    say(f"dedup: {dt.n:,} documents, {rt.n:,} references read; clustering")
+
+    def shingles_of(di, ri):
+        say(f"dedup: re-reading for {len(di) + len(ri):,} exact containment checks")
+        want_d, want_r = set(np.asarray(di).tolist()), set(np.asarray(ri).tolist())
+        return (_sets_from(lambda: ((k, d.text) for k, d in enumerate(_stream(inputs, None)) if k in want_d), cfg),
+                _sets_from(lambda: ((k, d.text) for k, d in enumerate(_stream(against, None)) if k in want_r), cfg))
+
+    sol = _solve(dt, rt, cfg, scope, counters, shingles_of)
+    say("dedup: writing")
+    ids = dt.ids
+    written = 0
+    with DocumentWriter(output) as w, (DocumentWriter(kept) if kept else _NoWriter()) as kw:
+        for k, d in enumerate(_stream(inputs, None)):
+            if k >= len(ids) or d.id != ids[k]:
+                raise DedupError(f"{', '.join(map(str, inputs))}: changed while dedup was reading it "
+                                 f"(document {k} is {d.id!r}, was {ids[k] if k < len(ids) else 'absent'!r})")
+            a = _annotate(d, k, sol)
+            w.write(a)
+            if not a.metadata["duplicate"]:
+                kw.write(a)
+            written += 1
+        if written != len(ids):
+            raise DedupError(f"{', '.join(map(str, inputs))}: changed while dedup was reading it "
+                             f"({written} documents on the last read, {len(ids)} on the first)")
+    sol.stats["seconds"] = {"total": round(time.perf_counter() - t0, 3),
+                            "signatures": round(dt.seconds_signatures + rt.seconds_signatures, 3)}
+    return DedupResult([], counters, sol.pairs, sol.stats)
+
+
+class _NoWriter:
+    def write(self, doc: Document) -> None:
+        pass
+
+    def __enter__(self) -> "_NoWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass

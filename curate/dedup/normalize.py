@@ -7,8 +7,18 @@ lowercase, strip accents, replace every punctuation or symbol character by a
 space and fold every digit to ``0``.
 
 Shingles are hashed without building n-gram strings: each word is hashed once
-(xxh3-64) and the n-gram hash is a polynomial over the word hashes computed
-with numpy, which is several times faster than joining and hashing strings.
+(xxh3-64 of its UTF-8 bytes) and the n-gram hash is a polynomial over the word
+hashes computed with numpy, which is several times faster than joining and
+hashing strings. :func:`shingle_batch` does the same for many documents at once
+(one numpy pass over the concatenated word hashes), with identical values.
+
+Tokenising is one ``bytes.translate`` + ``split`` (measured 0.05 ms for a
+500-word ASCII document against 0.3 ms for the regex): a 256-byte table maps
+ASCII letters to lowercase, digits to ``0`` and every other ASCII byte to a
+space. Non-ASCII text is lowercased and NFKD-folded first, and each distinct
+non-ASCII character is mapped the way the regex rule would (combining mark:
+deleted; not alphanumeric: a space; decimal digit: ``0``), so the words are
+exactly ``_WORD.findall(normalize(text))`` (tested against the regex).
 
 >>> words("Hello, World! It's 2024 -- café.")
 ['hello', 'world', 'it', 's', '0000', 'cafe']
@@ -18,6 +28,7 @@ with numpy, which is several times faster than joining and hashing strings.
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 
@@ -48,13 +59,81 @@ def normalize(text: str) -> str:
     return _DIGIT.sub("0", text)
 
 
+def _table(lower: bool) -> bytes:
+    t = bytearray(range(256))  # bytes >= 0x80 (UTF-8 of non-ASCII) pass through
+    for c in range(128):
+        ch = chr(c)
+        t[c] = ord("0") if ch.isdigit() else ord(ch.lower() if lower else ch) if ch.isalnum() else ord(" ")
+    return bytes(t)
+
+
+# ASCII text: lowercase in the table. Non-ASCII text is lowercased with
+# str.lower() *before* NFKD (as `normalize` does), and NFKD can produce ASCII
+# capitals (U+1D4AB MATHEMATICAL SCRIPT P -> "P"), which must stay capitals.
+_ASCII_LOWER = _table(lower=True)
+_ASCII_KEEP = _table(lower=False)
+_ASCII_BYTES = bytes(range(128))
+# per non-ASCII character: (simple, replacement); see _char_rule
+_RULES: dict[str, tuple[bool, bytes | None]] = {}
+
+
+def _char_rule(ch: str) -> tuple[bool, bytes | None]:
+    """How `words` treats one non-ASCII character, the regex rules applied to it alone.
+
+    ``simple``: lowercasing and NFKD leave it unchanged, so it can be mapped in
+    the original text (curly quotes, dashes, CJK). Replacement: b"" (combining
+    mark, deleted), b" " (not alphanumeric: separates words), b"0" (decimal
+    digit) or None (a letter: kept).
+    """
+    rule = _RULES.get(ch)
+    if rule is None:
+        simple = ch.lower() == ch and unicodedata.normalize("NFKD", ch) == ch
+        rep = (b"" if _COMBINING.match(ch) else b" " if not ch.isalnum() else b"0" if ch.isdecimal() else None)
+        rule = _RULES[ch] = (simple, rep)
+    return rule
+
+
+def _non_ascii_chars(data: bytes) -> set[str]:
+    # deleting the ASCII bytes of UTF-8 leaves whole multi-byte sequences: one
+    # C pass, then a set over a short string (a regex scan was 40 us/document)
+    return set(data.translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass"))
+
+
+def word_tokens(text: str) -> list[bytes]:
+    """The normalised words of ``text`` as UTF-8 bytes: ``[w.encode() for w in words(text)]``, fast.
+
+    >>> word_tokens("Hello, World! 42")
+    [b'hello', b'world', b'00']
+    """
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data) == len(text):  # ASCII
+        return data.translate(_ASCII_LOWER).split()
+    chars = _non_ascii_chars(data)
+    rules = [(ch, _char_rule(ch)) for ch in chars]
+    if all(simple for _, (simple, _) in rules):
+        # lowercasing and NFKD would only touch ASCII: the lowering table does it
+        for ch, (_, rep) in rules:
+            if rep is not None:
+                data = data.replace(ch.encode("utf-8", "surrogatepass"), rep)
+        return data.translate(_ASCII_LOWER).split()
+    # general case, as `normalize` then `_WORD`: lowercase, NFKD, then each
+    # non-ASCII character by the same per-character rule
+    text = unicodedata.normalize("NFKD", text.lower())
+    data = text.encode("utf-8", "surrogatepass")
+    for ch in _non_ascii_chars(data):
+        rep = _char_rule(ch)[1]
+        if rep is not None:
+            data = data.replace(ch.encode("utf-8", "surrogatepass"), rep)
+    return data.translate(_ASCII_KEEP).split()
+
+
 def words(text: str) -> list[str]:
     """The normalised, punctuation-free words of ``text``."""
-    return _WORD.findall(normalize(text))
+    return [w.decode("utf-8", "surrogatepass") for w in word_tokens(text)]
 
 
-def word_hashes(tokens: list[str]) -> np.ndarray:
-    """One 64-bit hash per word, shape (W,)."""
+def word_hashes(tokens) -> np.ndarray:
+    """One 64-bit hash per word (str or UTF-8 bytes: the same hash), shape (W,)."""
     # map() over the C hash function: measured 1.8x faster than a generator
     return np.fromiter(map(xxhash.xxh3_64_intdigest, tokens), dtype=np.uint64, count=len(tokens))
 
@@ -95,5 +174,50 @@ def shingle_hashes(text: str, n: int = 5) -> np.ndarray:
     probability about S / 2**32, far below the similarity resolution of 128
     permutations.
     """
-    h64 = ngram_hashes64(word_hashes(words(text)), n)
+    h64 = ngram_hashes64(word_hashes(word_tokens(text)), n)
     return np.unique((h64 >> np.uint64(32)).astype(np.uint32))
+
+
+def shingle_batch(token_lists: list[list[bytes]], n: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`shingle_hashes` of many documents at once, from their :func:`word_tokens`.
+
+    Returns (hashes (S,) uint32: each document's sorted distinct shingle hashes,
+    concatenated in document order; sizes (B,) int64: hashes per document).
+    One numpy pass over the concatenated word hashes instead of ~20 small numpy
+    calls per document; windows that cross a document boundary are dropped.
+
+    >>> h, sizes = shingle_batch([word_tokens("a b c d e f"), [], word_tokens("x y")], n=5)
+    >>> sizes.tolist(), np.array_equal(h[:2], shingle_hashes("a b c d e f", 5))
+    ([2, 0, 1], True)
+    """
+    lens = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))
+    total = int(lens.sum())
+    if total == 0:
+        return np.empty(0, np.uint32), np.zeros(len(token_lists), np.int64)
+    wh = np.fromiter(map(xxhash.xxh3_64_intdigest, itertools.chain.from_iterable(token_lists)),
+                     dtype=np.uint64, count=total)
+    starts = np.cumsum(lens) - lens
+    m = total - n + 1
+    parts_doc, parts_h = [], []
+    if m > 0:
+        with np.errstate(over="ignore"):
+            acc = wh[:m].copy()
+            for j in range(1, n):
+                acc *= _POLY
+                acc += wh[j:j + m]
+            acc = _fmix64(acc + np.uint64(n))
+        doc = np.repeat(np.arange(len(lens), dtype=np.int64), lens)[:m]
+        ok = np.arange(m, dtype=np.int64) - starts[doc] <= lens[doc] - n  # window inside its document
+        parts_doc.append(doc[ok])
+        parts_h.append(acc[ok] >> np.uint64(32))
+    for d in np.flatnonzero((lens > 0) & (lens < n)):  # short documents: one shingle of all words
+        s = int(starts[d])
+        parts_doc.append(np.array([d], np.int64))
+        parts_h.append(ngram_hashes64(wh[s:s + int(lens[d])], n) >> np.uint64(32))
+    # distinct per document in one sort: key = document << 32 | hash (np.sort +
+    # neighbour test: numpy 2's hash-based np.unique measured 10x slower here)
+    key = (np.concatenate(parts_doc).astype(np.uint64) << np.uint64(32)) | np.concatenate(parts_h)
+    key.sort()
+    key = key[np.r_[True, key[1:] != key[:-1]]]
+    sizes = np.bincount((key >> np.uint64(32)).astype(np.int64), minlength=len(lens)).astype(np.int64)
+    return key.astype(np.uint32), sizes
