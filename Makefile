@@ -29,7 +29,7 @@ JOB_ENDPOINT ?=
 MODEL ?= out/models/quality
 REFERENCE ?= $(wildcard sample/reference/*.txt.gz)
 REFERENCE_KIND ?= gutenberg
-QUALITY_ARGS ?=
+QUALITY_ARGS ?= --preset best
 FILTER_ARGS = --quality-model $(MODEL) $(if $(CRAWL),--crawl $(CRAWL) --cc-base $(CC_BASE),--input $(or $(INPUT),$(SAMPLE))) \
 	$(if $(FILES),--files $(FILES)) --source-kind $(SOURCE) --out $(OUT) \
 	--runner $(RUNNER) --workers $(WORKERS) $(if $(PROJECT),--project $(PROJECT)) \

@@ -182,11 +182,12 @@ def add_quality_parser(sub) -> argparse.ArgumentParser:
     t.add_argument("--out", required=True, help="model directory (card.json, weights, report/)")
     t.add_argument("--kind", default="lr", choices=["lr", "fasttext"], help="lr (GPT-3, default) or fasttext")
     t.add_argument("--preset", default="gpt3", choices=sorted(PRESETS),
-                   help="LR features: gpt3 (Spark unigrams, raw tf, 2^18) or best (words+bigrams, log tf, l2, 2^20)")
+                   help="gpt3 (Spark unigrams, raw tf, 2^18; C 1, classes balanced) or best (words+bigrams, "
+                        "log tf, l2, 2^20; C 10, sources balanced: AUC 0.99 on unseen files)")
     t.add_argument("--n-features", type=int, help="hash buckets (overrides the preset)")
     t.add_argument("--ngrams", type=int, help="n-gram order (overrides the preset)")
-    t.add_argument("--C", type=float, default=1.0, help="LR inverse regularisation (default 1)")
-    t.add_argument("--balance", default="class", choices=["class", "source"], help="sample weighting (default class)")
+    t.add_argument("--C", type=float, help="LR inverse regularisation (default: the preset's, 1 or 10)")
+    t.add_argument("--balance", choices=["class", "source"], help="sample weighting (default: the preset's)")
     t.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, help="Pareto alpha stored in the card (default 9)")
     t.add_argument("--test-fraction", type=float, default=0.2, help="held-out share by hashed id (default 0.2)")
     t.add_argument("--min-chars", type=int, default=200, help="ignore documents shorter than this (default 200)")

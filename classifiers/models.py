@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import platform
 import re
@@ -64,10 +65,6 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -500, 500)))
-
-
 # --------------------------------------------------------------------------- logistic regression
 
 class LRModel:
@@ -104,15 +101,16 @@ class LRModel:
 
     def decision_one(self, text: str) -> float:
         """The logit of one text, without building a sparse matrix (the hot path)."""
-        if self.config.tf == "raw" and self.config.norm == "none":
-            return self.intercept + float(self.coef[self.featurizer.buckets(text)].sum())
-        idx, val = self.featurizer.vector(text)
-        return self.intercept + float(np.dot(self.coef[idx], val))
+        return self.intercept + self.featurizer.dot(text, self.coef)
+
+    def score_one(self, text: str) -> float:
+        """P(reference-like) of one text: ``score([text])[0]`` without the arrays around it."""
+        z = min(max(self.decision_one(text), -500.0), 500.0)
+        return 1.0 / (1.0 + math.exp(-z))
 
     def score(self, texts: Sequence[str]) -> np.ndarray:
-        """P(reference-like) per text, in [0, 1]."""
-        z = np.fromiter((self.decision_one(t) for t in texts), dtype=np.float64, count=len(texts))
-        return _sigmoid(z)
+        """P(reference-like) per text, in [0, 1] (bit-identical to ``score_one`` of each)."""
+        return np.fromiter((self.score_one(t) for t in texts), dtype=np.float64, count=len(texts))
 
     def top_features(self, k: int = 20) -> tuple[np.ndarray, np.ndarray]:
         """(bucket ids of the k most positive weights, of the k most negative)."""
@@ -127,9 +125,13 @@ class LRModel:
 
     @classmethod
     def load(cls, directory: Path, card: dict) -> "LRModel":
+        try:
+            config = FeatureConfig.from_json(card["features"])
+        except (TypeError, ValueError) as exc:  # e.g. a hashing version this code does not know
+            raise ModelError(f"{directory}: {exc}") from exc
         with np.load(directory / card["weights"], allow_pickle=False) as z:
             coef, intercept = z["coef"], float(z["intercept"][0])
-        return cls(FeatureConfig.from_json(card["features"]), coef, intercept, card.get("alpha", DEFAULT_ALPHA))
+        return cls(config, coef, intercept, card.get("alpha", DEFAULT_ALPHA))
 
 
 # --------------------------------------------------------------------------- fastText
@@ -184,6 +186,9 @@ class FastTextModel:
                     fh.write(line * int(r))
             ft = fasttext.train_supervised(input=train, **p)
         return cls(ft, p, alpha)
+
+    def score_one(self, text: str) -> float:
+        return float(self.score([text])[0])
 
     def score(self, texts: Sequence[str]) -> np.ndarray:
         if not len(texts):

@@ -53,7 +53,7 @@ class QualityScorer:
         return doc
 
     def __call__(self, doc: Document) -> Document | None:
-        return self.annotate(doc, float(self.model.score([doc.text])[0]))
+        return self.annotate(doc, self.model.score_one(doc.text))
 
     def score_documents(self, docs: Iterable[Document]) -> Iterator[Document]:
         """Kept documents (annotated), in input order; scores in batches of 256."""

@@ -3,6 +3,9 @@
 >>> cfg = TrainConfig(kind="lr")
 >>> cfg.features().n_features == 2 ** 18 and cfg.balance
 'class'
+>>> best = TrainConfig(preset="best")
+>>> best.C, best.balance, best.features().ngrams
+(10.0, 'source', 2)
 """
 
 from __future__ import annotations
@@ -21,25 +24,44 @@ from classifiers.models import FastTextModel, LRModel, save_model
 from classifiers.report import evaluate, top_features, write_report
 
 
+# What a preset sets besides the features (None in TrainConfig = the preset's):
+# "best" is the recipe of the highest AUC on unseen documents (benchmarks/quality.py).
+RECIPES = {
+    "gpt3": {"C": 1.0, "balance": "class"},
+    "best": {"C": 10.0, "balance": "source"},
+}
+
+
 @dataclass
 class TrainConfig:
     """Everything that decides a model; saved in its card.
 
     Defaults are GPT-3's recipe (``preset="gpt3"``: Spark tokens, raw counts,
-    2^18 buckets, unigrams; LR with balanced classes; alpha 9).
+    2^18 buckets, unigrams; LR with C=1 and balanced classes; alpha 9).
+    ``preset="best"``: words + bigrams, log tf, l2, 2^20 buckets; C=10, every
+    source equal within its class. Any field given explicitly wins over the preset.
     """
 
     kind: str = "lr"  # "lr" or "fasttext"
-    preset: str = "gpt3"  # feature preset (classifiers.features.PRESETS), LR only
+    preset: str = "gpt3"  # feature preset (classifiers.features.PRESETS) and recipe (RECIPES)
     n_features: int | None = None  # overrides of the preset
     ngrams: int | None = None
     tokenizer: str | None = None
-    C: float = 1.0  # inverse L2 strength of the LR
-    balance: str = "class"  # "class" (GPT-3) or "source" (every source equal within its class)
+    C: float | None = None  # inverse L2 strength of the LR (None: the preset's)
+    balance: str | None = None  # "class" (GPT-3) or "source" (every source equal within its class); None: the preset's
     alpha: float = DEFAULT_ALPHA
     test_fraction: float = 0.2  # held-out share, by hashed id
     min_chars: int = 200
     fasttext: dict = field(default_factory=dict)  # fastText parameter overrides
+
+    def __post_init__(self):
+        if self.preset not in PRESETS:
+            raise ValueError(f"unknown preset {self.preset!r} (one of {', '.join(sorted(PRESETS))})")
+        recipe = RECIPES.get(self.preset, RECIPES["gpt3"])
+        if self.C is None:
+            self.C = recipe["C"]
+        if self.balance is None:
+            self.balance = recipe["balance"]
 
     def features(self) -> FeatureConfig:
         base = PRESETS[self.preset].to_json()

@@ -226,13 +226,26 @@ def read_wikipedia(path: str | os.PathLike, source: str = "wikipedia", min_chars
 _PG_START = re.compile(r"^\*{3} ?START OF (THE|THIS) PROJECT GUTENBERG.*$", re.M | re.I)
 _PG_END = re.compile(r"^(\*{3} ?END OF (THE|THIS) PROJECT GUTENBERG|End of (the )?Project Gutenberg)", re.M | re.I)
 _PARA_SPLIT = re.compile(r"\n[ \t]*\n+")
+# The volunteers' credit paragraph PG puts before the title ("Produced by Judith
+# Boss", "E-text prepared by ...", "... Distributed Proofreading Team at
+# http://www.pgdp.net (This file was produced from images ...)"): transcription
+# metadata, not the book, and a URL-bearing line that makes a book's first page
+# look like a web page to the quality classifier.
+_PG_CREDIT = re.compile(r"\A\s*(Produced by|E-?text prepared by|Transcribed (from|by)|This (e-?)?(book|text) was "
+                        r"(produced|prepared))\b.*?(\n[ \t]*\n|\Z)", re.I | re.S)
+# "[Illustration]", "[Illustration: colophon]": the place of a picture the text does not have
+# (a marker alone in its paragraph goes with the blank line before it)
+_PG_ILLUSTRATION = re.compile(r"\n[ \t]*\n[ \t]*\[Illustration(:[^\]]*)?\][ \t]*(?=\n|\Z)|\[Illustration(:[^\]]*)?\]",
+                              re.I)
 
 
 def strip_gutenberg(text: str) -> str:
-    """The book without Project Gutenberg's licence header and footer.
+    """The book without Project Gutenberg's licence header and footer, credit line and picture markers.
 
     >>> strip_gutenberg("Licence blah\\n*** START OF THIS PROJECT GUTENBERG EBOOK X ***\\nChapter 1\\nEnd of Project Gutenberg's X\\nlicence")
     'Chapter 1'
+    >>> strip_gutenberg("Produced by A. Volunteer\\nand the PG team\\n\\nTITLE\\n\\n[Illustration: a cat]\\n\\nChapter 1")
+    'TITLE\\n\\nChapter 1'
     """
     text = text.lstrip("\ufeff").replace("\r\n", "\n")
     m = _PG_START.search(text)
@@ -241,6 +254,8 @@ def strip_gutenberg(text: str) -> str:
     m = _PG_END.search(text)
     if m:
         text = text[: m.start()]
+    text = _PG_CREDIT.sub("", text, count=1)
+    text = _PG_ILLUSTRATION.sub("", text)
     return text.strip()
 
 

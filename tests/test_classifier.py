@@ -11,7 +11,7 @@ import pytest
 
 from classifiers.cli import main as cli_main
 from classifiers.data import load_labelled, sample_weights, split_of
-from classifiers.features import FeatureConfig, Featurizer, tokenize
+from classifiers.features import PRESETS, FeatureConfig, Featurizer, tokenize
 from classifiers.keep import keep_probability, pareto_draw, pareto_keep
 from classifiers.models import FastTextModel, LRModel, ModelError, load_model, save_model
 from classifiers.report import evaluate, write_report
@@ -69,6 +69,48 @@ def test_hashing_is_consistent_and_bounded():
     assert np.isclose(np.linalg.norm(val), 1.0) and len(idx) == 2
 
 
+_MIXED = "The Cat, in 2012 \u2014 caf\u00e9 na\u00efve \u65e5\u672c \U0001F600 end."
+_TEXTS = ["", " ", "!!!", "a", "x x y", _MIXED, "Tab\tand\u00a0nbsp\u2028line " * 40,
+          " ".join(GOOD) * 5, "\u0130stanbul ALL CAPS " * 3, "\U0001F600" * 7]
+
+
+@pytest.mark.parametrize("cfg", [FeatureConfig(), PRESETS["best"], FeatureConfig(hashing=1),
+                                 FeatureConfig(**{**PRESETS["best"].to_json(), "hashing": 1}),
+                                 FeatureConfig(tokenizer="words", n_features=1000, ngrams=3, tf="log")],
+                         ids=["gpt3", "best", "gpt3-v1", "best-v1", "odd-n-trigrams"])
+def test_scoring_features_equal_training_features(cfg):
+    """The scoring hot path (``dot``) and training (``transform``) see the same features."""
+    f = Featurizer(cfg)
+    coef = np.random.default_rng(0).normal(size=cfg.n_features).astype(np.float32)
+    X = f.transform(_TEXTS)
+    assert X.shape == (len(_TEXTS), cfg.n_features)
+    expected = X.astype(np.float64) @ coef.astype(np.float64)
+    got = np.array([f.dot(t, coef) for t in _TEXTS])
+    assert np.allclose(got, expected, rtol=1e-5, atol=1e-6)
+    for t in _TEXTS:
+        b = f.buckets(t)
+        idx, counts = f.counts(t)
+        assert b.dtype == np.int64 and (len(b) == 0 or (b.min() >= 0 and b.max() < cfg.n_features))
+        u, c = np.unique(b, return_counts=True)
+        assert np.array_equal(idx, u) and np.array_equal(counts, c)
+        # every token and n-gram occurrence has a bucket
+        n_tok = len(tokenize(t, cfg.tokenizer))
+        assert len(b) == sum(max(0, n_tok - k + 1) for k in range(1, cfg.ngrams + 1))
+
+
+def test_hashing_1_buckets_are_unchanged():
+    """Models trained before hashing 2 keep scoring exactly as when they were trained."""
+    best_v1 = FeatureConfig(**{**PRESETS["best"].to_json(), "hashing": 1})
+    assert Featurizer(best_v1).buckets(_MIXED).tolist() == [
+        448482, 245991, 243779, 944319, 136772, 1041247, 62445, 743297, 756004, 394658, 586471, 788391,
+        213207, 362241, 294109, 395137, 541978, 138146, 101892, 140740, 545281, 727648, 9624]
+    assert Featurizer(FeatureConfig(hashing=1)).buckets(_MIXED).tolist() == [
+        186338, 146256, 157887, 238326, 254815, 62445, 219009, 231716, 132514, 132241]
+    # a card written before the field existed means hashing 1
+    assert FeatureConfig.from_json({"tokenizer": "spark", "n_features": 16}).hashing == 1
+    assert FeatureConfig.from_json(PRESETS["best"].to_json()).hashing == 2
+
+
 def test_pareto_rule_matches_the_distribution_and_is_seeded():
     ids = [f"doc{i}" for i in range(20000)]
     draws = np.array([pareto_draw(i, 9.0) for i in ids])
@@ -93,7 +135,8 @@ def test_split_and_weights():
 def test_lr_trains_saves_card_and_report(lr_dir):
     card = json.loads((lr_dir / "card.json").read_text())
     assert card["kind"] == "lr" and card["alpha"] == 9.0
-    assert card["features"] == {"tokenizer": "spark", "n_features": 4096, "ngrams": 1, "tf": "raw", "norm": "none"}
+    assert card["features"] == {"tokenizer": "spark", "n_features": 4096, "ngrams": 1, "tf": "raw", "norm": "none",
+                                "hashing": 2}
     assert {f["label"] for f in card["training_data"]} == {"positive", "negative"}
     assert all(len(f["sha256"]) == 64 for f in card["training_data"])
     assert "scikit-learn" in card["library_versions"] and card["metrics"]["heldout"]["auc"] > 0.99
@@ -126,6 +169,24 @@ def test_tampered_or_missing_model_is_refused(lr_dir, tmp_path):
         load_model(bad)
     with pytest.raises(ModelError, match="no card.json"):
         load_model(tmp_path / "empty")
+
+
+def test_model_of_another_feature_hashing(lr_dir, tmp_path):
+    """An old card (no ``hashing``) loads as hashing 1; an unknown hashing is refused, not misread."""
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(lr_dir, old)
+    card = json.loads((old / "card.json").read_text())
+    del card["features"]["hashing"]
+    (old / "card.json").write_text(json.dumps(card))
+    m = load_model(old)
+    assert m.config.hashing == 1 and m.featurizer.buckets("a b").tolist() != load_model(lr_dir).featurizer.buckets("a b").tolist()
+    card["features"]["hashing"] = 99
+    (old / "card.json").write_text(json.dumps(card))
+    with pytest.raises(ModelError, match="hashing 99"):
+        load_model(old)
+    assert cli_main(["quality", "score", "--model", str(old)]) == 2
 
 
 def test_fasttext_variant_roundtrip(tmp_path):
@@ -170,6 +231,17 @@ def test_cli_score_stdin_to_stdout_in_order(lr_dir, monkeypatch, capsys):
     out = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert [o["id"] for o in out] == ["g", "b", None]
     assert out[0]["score"] > 0.9 > 0.1 > out[1]["score"]
+
+
+def test_cli_train_preset_best_is_the_whole_recipe(corpus, tmp_path):
+    out = tmp_path / "best"
+    assert cli_main(["quality", "train", "--positive", str(corpus[0]), "--negative", str(corpus[1]),
+                     "--out", str(out), "--preset", "best", "--n-features", "4096", "--min-chars", "10", "-q"]) == 0
+    card = json.loads((out / "card.json").read_text())
+    assert card["training"]["config"]["C"] == 10.0 and card["training"]["config"]["balance"] == "source"
+    assert card["features"] == {"tokenizer": "words", "n_features": 4096, "ngrams": 2, "tf": "log", "norm": "l2",
+                                "hashing": 2}
+    assert card["metrics"]["heldout"]["auc"] > 0.99
 
 
 def test_cli_train_missing_input_is_one_line(tmp_path, capsys):

@@ -124,5 +124,9 @@ def test_real_reference_corpora():
     books = list(read_gutenberg(shared("reference", "books", "pg35_The-Time-Machine.txt.gz")))
     assert 40 < len(books) < 70
     assert "Gutenberg" not in books[0].text and "Gutenberg" not in books[-1].text
+    # the volunteers' credit line and picture markers are not the book
+    dracula = list(read_gutenberg(shared("reference", "books", "pg345_Dracula.txt.gz")))
+    assert not dracula[0].text.startswith("Produced by") and "pgdp.net" not in dracula[0].text
+    assert not any("[Illustration" in d.text for d in dracula)
     wiki = list(read_wikitext(shared("reference", "wikipedia", "wikitext-2_test.txt.gz")))
     assert len(wiki) >= 60 and not any("@-@" in d.text or "<unk>" in d.text for d in wiki)
