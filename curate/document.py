@@ -77,20 +77,23 @@ class Document:
         }
 
     @classmethod
-    def from_json(cls, obj: dict[str, Any], text_field: str = "text") -> "Document":
-        """Build from a JSON object (ours, Dolma's, or a plain {"id","text"})."""
+    def from_json(cls, obj: dict[str, Any], text_field: str = "text", default_id: str | None = None) -> "Document":
+        """Build from a JSON object (ours, Dolma's, or a plain {"id","text"}).
+
+        ``default_id`` is used when the object has no ``id`` (else that is an error).
+        """
         meta = obj.get("metadata") or {}
         if not isinstance(meta, dict):
             meta = {"metadata": meta}
         meta = dict(meta)
         url = obj.get("url") or meta.pop("url", None) or meta.get("warc_url") or ""
-        if "id" not in obj:
+        if "id" not in obj and default_id is None:
             raise ValueError("record has no 'id' field")
         text = obj.get(text_field)
         if not isinstance(text, str):
             raise ValueError(f"record has no string {text_field!r} field")
         return cls(
-            id=str(obj["id"]),
+            id=str(obj["id"]) if "id" in obj else str(default_id),
             text=text,
             source=str(obj.get("source") or ""),
             url=str(url),
@@ -143,12 +146,15 @@ def read_documents(
     path: str | os.PathLike,
     errors: list | None = None,
     text_field: str = "text",
+    missing_id=None,
 ) -> Iterator[Document]:
     """Stream Documents from a Parquet or JSONL(.gz) file.
 
     A malformed JSONL line is reported (file, line number, reason) to ``errors``
     when given, and skipped so the good lines around it are kept; without an
     ``errors`` list it raises DocumentFormatError naming the file and line.
+    ``missing_id(line_number) -> str`` names JSONL records that have no ``id``
+    (corpora that are not ours); without it such a record is an error.
     """
     fmt = _format(path)
     if fmt == "parquet":
@@ -193,7 +199,8 @@ def read_documents(
                 obj = json.loads(line)
                 if not isinstance(obj, dict):
                     raise ValueError("line is not a JSON object")
-                yield Document.from_json(obj, text_field=text_field)
+                default = missing_id(lineno) if missing_id is not None else None
+                yield Document.from_json(obj, text_field=text_field, default_id=default)
             except ValueError as exc:
                 msg = f"{path}:{lineno}: {exc}"
                 if errors is None:

@@ -304,36 +304,13 @@ def read_jsonl(path: str | os.PathLike, text_field: str = "text", source: str = 
     it so ids from different corpora never collide.
     """
     name = _stem(path)
-    if str(path).lower().endswith(".parquet"):
-        for doc in read_documents(path, errors=errors, text_field=text_field):
-            src = source or doc.source or name
-            doc.id, doc.source = f"{src}:{doc.id}", src
-            doc.metadata.setdefault("reference_file", Path(path).name)
-            yield doc
-        return
-    with _open_text(path) as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-                if not isinstance(obj, dict):
-                    raise ValueError("line is not a JSON object")
-                text = obj.get(text_field)
-                if not isinstance(text, str):
-                    raise ValueError(f"record has no string {text_field!r} field")
-            except ValueError as exc:
-                if errors is None:
-                    raise DocumentFormatError(f"{path}:{lineno}: {exc}") from exc
-                errors.append({"file": str(path), "line": lineno, "reason": str(exc)})
-                continue
-            src = source or str(obj.get("source") or "") or name
-            rid = str(obj["id"]) if "id" in obj else f"{name}:{lineno}"
-            meta = {"reference_file": Path(path).name}
-            if obj.get("url"):
-                meta["url"] = str(obj["url"])
-            yield Document(id=f"{src}:{rid}", text=text.replace("\r\n", "\n").strip(),
-                           source=src, url=str(obj.get("url") or ""), metadata=meta)
+    docs = read_documents(path, errors=errors, text_field=text_field, missing_id=lambda line: f"{name}:{line}")
+    for doc in docs:
+        src = source or doc.source or name
+        meta = {k: v for k, v in doc.metadata.items() if k == "url"}
+        meta["reference_file"] = Path(path).name
+        yield Document(id=f"{src}:{doc.id}", text=doc.text.replace("\r\n", "\n").strip(),
+                       source=src, url=doc.url, metadata=meta)
 
 
 def read_reference(kind: str, path: str | os.PathLike, *, source: str = "", text_field: str = "text",
