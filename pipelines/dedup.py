@@ -7,7 +7,7 @@ Stages (each a thin DoFn over a ``curate.dedup`` function)::
 
     read -> URL: CombinePerKey(newest capture) -> join -> URL winners
          -> exact: CombinePerKey(best rank key per normalised-text hash) -> join -> leaders
-         -> signatures (curate.dedup.minhash.signature) -> band keys -> GroupByKey
+         -> signatures (curate.dedup.minhash.signatures, batched per bundle) -> band keys -> GroupByKey
          -> pairs per bucket (bucket_pairs, estimate) -> [exact containment check: join shingles]
          -> verified edges -> R x (large-star, small-star) rounds, each a GroupByKey
          -> node -> representative -> joined back: leader -> URL winner -> document
@@ -28,16 +28,22 @@ import argparse
 import json
 import os
 import sys
+import tempfile
+import uuid
 import zlib
+from pathlib import Path
 
 import apache_beam as beam
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.transforms.window import GlobalWindows
 
 from curate.dedup.cluster import large_star, rank_key, small_star
 from curate.dedup.core import newer, size_histogram, text_key
 from curate.dedup.minhash import (DedupConfig, band_keys, bucket_pairs, estimate, exact_containment,
-                                  is_duplicate, needs_exact, signature)
+                                  is_duplicate, needs_exact, signatures)
 from curate.dedup.normalize import shingle_hashes
 from curate.document import Document, DocumentFormatError, DocumentWriter, read_documents
 from curate.sources import SourceError, expand_inputs
@@ -47,6 +53,34 @@ NAMESPACE = "curate"
 
 def _count(name: str, n: int = 1) -> None:
     Metrics.counter(NAMESPACE, name).inc(n)
+
+
+def _join(out: str, *parts: str) -> str:
+    """A path under ``out`` on any Beam filesystem (local or gs://)."""
+    return FileSystems.join(out.rstrip("/"), *parts) if "://" in out else os.path.join(out, *parts)
+
+
+def _put(dest: str, data: bytes) -> None:
+    """Write bytes to any Beam filesystem path atomically (temp name, then rename).
+
+    The temp name is unique per attempt, so a retried or speculative bundle
+    writing the same (identical) file never clobbers another's half-written temp.
+    """
+    tmp = f"{dest}.tmp-{uuid.uuid4().hex}"
+    if "://" not in dest:
+        # object stores have no directories; local ones must exist (several
+        # workers may create the same one at once, hence exist_ok)
+        os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
+    with FileSystems.create(tmp, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
+        fh.write(data)
+    if FileSystems.exists(dest):
+        FileSystems.delete([dest])
+    FileSystems.rename([tmp], [dest])
+
+
+def _get(path: str) -> bytes:
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
+        return fh.read()
 
 
 # --------------------------------------------------------------------------- DoFns
@@ -103,14 +137,39 @@ def _node(d: Document, ref: bool) -> tuple:
 
 
 class SignatureFn(beam.DoFn):
-    def __init__(self, cfg: DedupConfig):
-        self.cfg = cfg
+    """(node, doc) -> (node, (signature, size, source)), computed in batches per bundle.
+
+    Elements are buffered (node, text, source) and signed ``batch`` at a time
+    with ``curate.dedup.minhash.signatures`` (the batched path: the same
+    signatures as one-by-one ``signature``, about twice as fast); the rest of
+    the buffer is flushed in ``finish_bundle``. Every element is in the global
+    window (the job is batch), so flushed outputs are re-windowed there.
+    """
+
+    def __init__(self, cfg: DedupConfig, batch: int = 256):
+        self.cfg, self.batch = cfg, batch
+
+    def start_bundle(self):
+        self._buf: list[tuple] = []
 
     def process(self, element):
         node, doc = element
-        sig, size = signature(doc.text, self.cfg)
-        _count("dedup:signatures")
-        yield node, (sig, size, doc.source)
+        self._buf.append((node, doc.text, doc.source))
+        if len(self._buf) >= self.batch:
+            yield from self._flush()
+
+    def finish_bundle(self):
+        for out in self._flush():
+            yield GlobalWindows.windowed_value(out)
+
+    def _flush(self):
+        buf, self._buf = self._buf, []
+        if not buf:
+            return
+        sigs, sizes = signatures([t for _, t, _ in buf], self.cfg, batch=self.batch)
+        _count("dedup:signatures", len(buf))
+        for (node, _, source), sig, size in zip(buf, sigs, sizes.tolist()):
+            yield node, (sig, int(size), source)
 
 
 class BandKeysFn(beam.DoFn):
@@ -208,19 +267,27 @@ class AnnotateFn(beam.DoFn):
 
 
 class WriteShardFn(beam.DoFn):
+    """One output shard -> OUT/docs/part-N.parquet and OUT/kept/part-N.parquet.
+
+    Parquet is built in the worker's own temp dir, then written through Beam's
+    FileSystems with a temp name and rename, so OUT may be local or gs://.
+    """
+
     def __init__(self, out: str):
         self.out = out
 
     def process(self, element):
         shard, docs = element
         docs = sorted(docs, key=lambda d: d.id)
-        with DocumentWriter(os.path.join(self.out, "docs", f"part-{shard:05d}.parquet")) as w:
-            for d in docs:
-                w.write(d)
-        with DocumentWriter(os.path.join(self.out, "kept", f"part-{shard:05d}.parquet")) as w:
-            for d in docs:
-                if not d.metadata["duplicate"]:
-                    w.write(d)
+        name = f"part-{shard:05d}.parquet"
+        with tempfile.TemporaryDirectory() as tmp:
+            for sub, keep in (("docs", lambda d: True), ("kept", lambda d: not d.metadata["duplicate"])):
+                local = os.path.join(tmp, f"{sub}.parquet")
+                with DocumentWriter(local) as w:
+                    for d in docs:
+                        if keep(d):
+                            w.write(d)
+                _put(_join(self.out, sub, name), Path(local).read_bytes())
         yield {"docs": len(docs), "kept": sum(not d.metadata["duplicate"] for d in docs),
                "by_source": [(d.source, d.metadata["duplicate"]) for d in docs],
                "clusters": [d.metadata["cluster"] for d in docs]}
@@ -327,21 +394,24 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     args, beam_args = _parser().parse_known_args(argv)
     cfg = DedupConfig(threshold=args.threshold, containment=args.containment)
     inputs, against = expand_inputs(args.input), expand_inputs(args.against) if args.against else []
-    os.makedirs(args.out, exist_ok=True)
+    out = args.out
     opts = ["--runner", args.runner]
     if args.runner in ("DirectRunner", "direct"):
         opts += ([f"--direct_num_workers={args.workers}", "--direct_running_mode=multi_processing"]
                  if args.workers > 1 else ["--direct_running_mode=in_memory"])
     p = test_pipeline or beam.Pipeline(options=PipelineOptions(opts + beam_args))
-    summaries, unconverged = build(p, inputs, against, args.out, cfg, args.scope, args.rounds, args.shards)
-    summary_path = os.path.join(args.out, "_summaries.jsonl")
+    summaries, unconverged = build(p, inputs, against, out, cfg, args.scope, args.rounds, args.shards)
+    # the job's small results go to OUT through Beam's FileSystems (a worker
+    # writes them; the driver reads them back), so OUT may be gs:// on Dataflow
+    summary_path = _join(out, "_summaries.jsonl")
     (summaries | "SummaryJson" >> beam.Map(json.dumps)
      | "SummaryOne" >> beam.combiners.ToList()
-     | "SummaryWrite" >> beam.Map(lambda xs, path=summary_path: open(path, "w").write("\n".join(sorted(xs)))))
-    conv_path = os.path.join(args.out, "_unconverged.txt")
-    unconverged | "ConvWrite" >> beam.Map(lambda n, path=conv_path: open(path, "w").write(str(n)))
+     | "SummaryWrite" >> beam.Map(
+         lambda xs, path=summary_path: _put(path, "\n".join(sorted(xs)).encode())))
+    conv_path = _join(out, "_unconverged.txt")
+    unconverged | "ConvWrite" >> beam.Map(lambda n, path=conv_path: _put(path, str(n).encode()))
     p.run().wait_until_finish()
-    parts = [json.loads(x) for x in open(summary_path).read().splitlines() if x.strip()]
+    parts = [json.loads(x) for x in _get(summary_path).decode().splitlines() if x.strip()]
     total, removed = {}, {}
     sizes: dict = {}
     for s in parts:
@@ -350,18 +420,16 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
             removed[src] = removed.get(src, 0) + dup
         for c in s["clusters"]:
             sizes[c] = sizes.get(c, 0) + 1
-    unconv = int(open(conv_path).read() or 0)
+    unconv = int(_get(conv_path).decode() or 0)
     stats = {"config": cfg.to_dict(), "scope": args.scope, "rounds": args.rounds,
              "documents": sum(total.values()), "kept": sum(s["kept"] for s in parts),
              "cluster_size_histogram": size_histogram(sizes.values()),
              "removed_share_by_source": {k: round(removed[k] / n, 6) for k, n in sorted(total.items())},
              "unconverged_nodes": unconv}
-    with open(os.path.join(args.out, "stats.json"), "w") as fh:
-        fh.write(json.dumps(stats, indent=1, sort_keys=True) + "\n")
-    os.remove(summary_path)
-    os.remove(conv_path)
+    _put(_join(out, "stats.json"), (json.dumps(stats, indent=1, sort_keys=True) + "\n").encode())
+    FileSystems.delete([summary_path, conv_path])
     if not args.quiet:
-        print(f"dedup: {stats['documents']} documents, {stats['kept']} kept -> {args.out}", file=sys.stderr)
+        print(f"dedup: {stats['documents']} documents, {stats['kept']} kept -> {out}", file=sys.stderr)
     return stats
 
 

@@ -299,3 +299,44 @@ def test_beam_pipeline_gives_the_same_clusters_as_one_machine(tmp_path):
     assert stats["unconverged_nodes"] == 0
     assert beam == local
     assert sum(1 for v in local.values() if v[1]) > 20   # the comparison is not vacuous
+    # every output went through FileSystems with temp+rename: final names only, no leftovers
+    out = tmp_path / "beam"
+    assert sorted(p.name for p in out.iterdir()) == ["docs", "kept", "stats.json"]
+    assert sorted(p.name for p in (out / "docs").iterdir()) == ["part-00000.parquet", "part-00001.parquet"]
+    assert sorted(p.name for p in (out / "kept").iterdir()) == ["part-00000.parquet", "part-00001.parquet"]
+    assert json.loads((out / "stats.json").read_text()) == stats
+
+
+def test_beam_signatures_are_batched_per_bundle_and_equal_one_by_one():
+    pytest.importorskip("apache_beam")
+    import apache_beam as beam
+    from apache_beam.testing.util import assert_that
+
+    from pipelines.dedup import SignatureFn
+
+    cfg = DedupConfig()
+    texts = [PROSE, OTHER, "", "a b", PROSE.upper()] + [f"{PROSE} {k} {OTHER[:k * 7]}" for k in range(20)]
+    elems = [((1, 0.5, f"d{k}"), Document(id=f"d{k}", text=t, source=f"s{k % 2}")) for k, t in enumerate(texts)]
+    want = {}
+    for (node, d) in elems:
+        sig, size = signature(d.text, cfg)
+        want[node] = (sig.tolist(), size, d.source)
+
+    def check(got):
+        got = {node: (sig.tolist(), size, src) for node, (sig, size, src) in got}
+        assert got == want
+
+    with beam.Pipeline(runner="DirectRunner") as p:   # batch 7: full batches in process, the rest in finish_bundle
+        out = p | beam.Create(elems) | beam.ParDo(SignatureFn(cfg, batch=7))
+        assert_that(out, check)
+
+
+def test_beam_put_is_atomic_and_overwrites(tmp_path):
+    pytest.importorskip("apache_beam")
+    from pipelines.dedup import _get, _put
+
+    dest = str(tmp_path / "a" / "b.txt")
+    _put(dest, b"one")
+    _put(dest, b"two")
+    assert _get(dest) == b"two"
+    assert [p.name for p in (tmp_path / "a").iterdir()] == ["b.txt"]
