@@ -130,7 +130,12 @@ def cmd_html2text(args: argparse.Namespace) -> int:
             status = 1
             continue
         html = obj.get("html") or ""
-        text = html_to_text(html if isinstance(html, str) else str(html), obj.get("url"))
+        failures: list[Exception] = []
+        text = html_to_text(html if isinstance(html, str) else str(html), obj.get("url"), on_error=failures.append)
+        if failures:
+            # the line is still written (empty text) so the output stays aligned with the input
+            _eprint(f"curate html2text: error: stdin:{lineno}: extraction failed ({failures[0]})")
+            status = 1
         out.write(json.dumps({"id": obj.get("id"), "text": text}, ensure_ascii=False) + "\n")
     out.flush()
     return status

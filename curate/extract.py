@@ -201,7 +201,7 @@ def _flatten(root) -> _Flat:
                 buf.append(t)
                 if link_depth:
                     buf_link += len(t.strip())
-        elif tag[0] in "-_!":  # comments, doctype
+        elif not tag or tag[0] in "-_!":  # comments, doctype, nameless nodes (Lexbor gives some no tag)
             pass
         elif tag not in _SKIP_TAGS:
             attrs = node.attributes
@@ -479,7 +479,7 @@ def _extract(html: str) -> str:
     return "".join(out)
 
 
-def html_to_text(html: str, url: str | None = None) -> str:
+def html_to_text(html: str, url: str | None = None, on_error=None) -> str:
     """Return the main-content text of an HTML page ("" if there is none).
 
     Paragraphs are separated by a blank line; headings, list items and table
@@ -506,7 +506,11 @@ def html_to_text(html: str, url: str | None = None) -> str:
         if _Parser is None:  # pragma: no cover - selectolax missing: coarser C fallback
             return _fallback(html)
         return _extract(html)
-    except Exception:  # never let one bad page take down a pipeline worker
+    except Exception as exc:
+        # Never let one bad page take down a pipeline worker, and never lose it
+        # silently either: the caller counts and records it through on_error.
+        if on_error is not None:
+            on_error(exc)
         return ""
 
 

@@ -109,7 +109,14 @@ def record_to_document(
         meta["content_type"] = mime
         meta["charset"] = charset
         meta["charset_source"] = how
-        text = html_to_text(html, rec.url)
+        failures: list[Exception] = []
+        text = html_to_text(html, rec.url, on_error=failures.append)
+        if failures:
+            counters.inc("read:errors")
+            counters.inc("skipped:extract_error")
+            report(ArchiveError(rec.file, rec.offset,
+                                f"extraction failed ({type(failures[0]).__name__}: {failures[0]})", rec.record_id))
+            return None
     if not text.strip():
         counters.inc("skipped:no_text")
         return None

@@ -45,7 +45,7 @@ def test_read_clean_sample_exits_zero(tmp_path):
     out = tmp_path / "docs.parquet"
     r = curate("read", *sorted(SAMPLE.glob("*.gz")), "-o", out)
     assert r.returncode == 0, r.stderr
-    assert len(list(read_documents(out))) == 126
+    assert len(list(read_documents(out))) == 127
 
 
 def test_read_not_an_archive_is_one_clear_line(tmp_path):

@@ -237,3 +237,19 @@ def test_benchmark_f1():
     pred = {pid: html_to_text(doc, urls[pid]) for pid, doc in html.items()}
     res = score_pages(truth, pred)
     assert res["f1"] >= MIN_F1, f"F1 {res['f1']:.4f} (P {res['precision']:.4f}, R {res['recall']:.4f})"
+
+
+def test_real_page_with_nameless_nodes_extracts():
+    """A 2008 Common Crawl page whose DOM holds nodes Lexbor gives no tag name
+    (this once raised inside the extractor and lost the page)."""
+    from curate.archive import iter_records
+    from curate.charset import decode_html
+    from curate.http import parse_response
+
+    sample = Path(__file__).resolve().parents[1] / "sample" / "CC-2008-excerpt.arc.gz"
+    rec = next(r for r in iter_records(sample) if r.offset == 952543)
+    resp = parse_response(rec.block)
+    html, _, _ = decode_html(resp.body, resp.charset)
+    errors = []
+    text = html_to_text(html, rec.url, on_error=errors.append)
+    assert errors == [] and len(text) > 100

@@ -148,3 +148,22 @@ def test_unknown_suffix_is_a_clear_error(tmp_path):
 
     with pytest.raises(DocumentFormatError, match="docs.txt"):
         write_documents(tmp_path / "docs.txt", [])
+
+
+def test_extraction_failure_is_counted_and_recorded(monkeypatch):
+    """A page the extractor chokes on is skipped with a counter and an error
+    record naming the file and offset, and the pages around it are kept."""
+    import curate.extract
+
+    real = curate.extract._extract
+
+    def flaky(html):
+        if "пожарной" in html:
+            raise RecursionError("too deep")
+        return real(html)
+
+    monkeypatch.setattr(curate.extract, "_extract", flaky)
+    c, errs = Counters(), []
+    docs = list(read_archive(shared("warc", "cc-main-2020-34_resiliparse-warcfile.part1.warc.gz"), errs, c))
+    assert c["skipped:extract_error"] == 1 and len(docs) == 10
+    assert len(errs) == 1 and "extraction failed (RecursionError" in errs[0].reason and errs[0].offset == 12685
