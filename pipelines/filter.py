@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 import apache_beam as beam
-from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystem import BeamIOError, CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -317,7 +317,7 @@ def _done_keys(out: str) -> set[str]:
     pattern = f"{out.rstrip('/')}/done/*.json"
     try:
         matches = FileSystems.match([pattern])[0].metadata_list
-    except Exception:  # no such directory yet (Beam raises its own error types)
+    except (BeamIOError, OSError):  # no output directory yet: nothing is done
         return done
     for m in matches:
         try:
