@@ -37,7 +37,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.ingest import INPUTS, SHARED, _members
+from benchmarks.ingest import INPUTS, _members
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "warc"

@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 
 from classifiers.data import LabelledSet, load_labelled, sample_weights, split_of
 from classifiers.features import PRESETS, FeatureConfig

@@ -25,7 +25,6 @@ import os
 import re
 import zlib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
 from curate.stats import Counters

@@ -25,7 +25,6 @@ from __future__ import annotations
 import bz2
 import gzip
 import io
-import json
 import os
 import re
 import xml.etree.ElementTree as ET

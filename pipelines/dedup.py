@@ -29,12 +29,10 @@ import json
 import os
 import sys
 import tempfile
-import uuid
 import zlib
 from pathlib import Path
 
 import apache_beam as beam
-from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -47,40 +45,13 @@ from curate.dedup.minhash import (DedupConfig, band_keys, bucket_pairs, estimate
 from curate.dedup.normalize import shingle_hashes
 from curate.document import Document, DocumentFormatError, DocumentWriter, read_documents
 from curate.sources import SourceError, expand_inputs
+from pipelines.fileio import get, join, put
 
 NAMESPACE = "curate"
 
 
 def _count(name: str, n: int = 1) -> None:
     Metrics.counter(NAMESPACE, name).inc(n)
-
-
-def _join(out: str, *parts: str) -> str:
-    """A path under ``out`` on any Beam filesystem (local or gs://)."""
-    return FileSystems.join(out.rstrip("/"), *parts) if "://" in out else os.path.join(out, *parts)
-
-
-def _put(dest: str, data: bytes) -> None:
-    """Write bytes to any Beam filesystem path atomically (temp name, then rename).
-
-    The temp name is unique per attempt, so a retried or speculative bundle
-    writing the same (identical) file never clobbers another's half-written temp.
-    """
-    tmp = f"{dest}.tmp-{uuid.uuid4().hex}"
-    if "://" not in dest:
-        # object stores have no directories; local ones must exist (several
-        # workers may create the same one at once, hence exist_ok)
-        os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
-    with FileSystems.create(tmp, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
-        fh.write(data)
-    if FileSystems.exists(dest):
-        FileSystems.delete([dest])
-    FileSystems.rename([tmp], [dest])
-
-
-def _get(path: str) -> bytes:
-    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
-        return fh.read()
 
 
 # --------------------------------------------------------------------------- DoFns
@@ -287,7 +258,7 @@ class WriteShardFn(beam.DoFn):
                     for d in docs:
                         if keep(d):
                             w.write(d)
-                _put(_join(self.out, sub, name), Path(local).read_bytes())
+                put(join(self.out, sub, name), Path(local).read_bytes())
         yield {"docs": len(docs), "kept": sum(not d.metadata["duplicate"] for d in docs),
                "by_source": [(d.source, d.metadata["duplicate"]) for d in docs],
                "clusters": [d.metadata["cluster"] for d in docs]}
@@ -403,15 +374,15 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     summaries, unconverged = build(p, inputs, against, out, cfg, args.scope, args.rounds, args.shards)
     # the job's small results go to OUT through Beam's FileSystems (a worker
     # writes them; the driver reads them back), so OUT may be gs:// on Dataflow
-    summary_path = _join(out, "_summaries.jsonl")
+    summary_path = join(out, "_summaries.jsonl")
     (summaries | "SummaryJson" >> beam.Map(json.dumps)
      | "SummaryOne" >> beam.combiners.ToList()
      | "SummaryWrite" >> beam.Map(
-         lambda xs, path=summary_path: _put(path, "\n".join(sorted(xs)).encode())))
-    conv_path = _join(out, "_unconverged.txt")
-    unconverged | "ConvWrite" >> beam.Map(lambda n, path=conv_path: _put(path, str(n).encode()))
+         lambda xs, path=summary_path: put(path, "\n".join(sorted(xs)).encode())))
+    conv_path = join(out, "_unconverged.txt")
+    unconverged | "ConvWrite" >> beam.Map(lambda n, path=conv_path: put(path, str(n).encode()))
     p.run().wait_until_finish()
-    parts = [json.loads(x) for x in _get(summary_path).decode().splitlines() if x.strip()]
+    parts = [json.loads(x) for x in get(summary_path).decode().splitlines() if x.strip()]
     total, removed = {}, {}
     sizes: dict = {}
     for s in parts:
@@ -420,13 +391,13 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
             removed[src] = removed.get(src, 0) + dup
         for c in s["clusters"]:
             sizes[c] = sizes.get(c, 0) + 1
-    unconv = int(_get(conv_path).decode() or 0)
+    unconv = int(get(conv_path).decode() or 0)
     stats = {"config": cfg.to_dict(), "scope": args.scope, "rounds": args.rounds,
              "documents": sum(total.values()), "kept": sum(s["kept"] for s in parts),
              "cluster_size_histogram": size_histogram(sizes.values()),
              "removed_share_by_source": {k: round(removed[k] / n, 6) for k, n in sorted(total.items())},
              "unconverged_nodes": unconv}
-    _put(_join(out, "stats.json"), (json.dumps(stats, indent=1, sort_keys=True) + "\n").encode())
+    put(join(out, "stats.json"), (json.dumps(stats, indent=1, sort_keys=True) + "\n").encode())
     FileSystems.delete([summary_path, conv_path])
     if not args.quiet:
         print(f"dedup: {stats['documents']} documents, {stats['kept']} kept -> {out}", file=sys.stderr)

@@ -61,6 +61,7 @@ from curate.sources import (
     resolve_crawls,
 )
 from curate.stats import Counters
+from pipelines.fileio import get, put
 
 NAMESPACE = "curate"
 
@@ -181,20 +182,6 @@ class QualityFn(_PerInputCountsFn):
             yield beam.pvalue.TaggedOutput("rejected", (key, rejected_record(doc, "quality")))
 
 
-def _put(dest: str, data: bytes) -> None:
-    """Write bytes to any Beam filesystem path atomically (temp name, then rename)."""
-    tmp = dest + ".tmp"
-    if "://" not in dest:
-        # object stores have no directories; local ones must exist (several
-        # workers may create the same one at once, hence exist_ok)
-        os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
-    with FileSystems.create(tmp, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
-        fh.write(data)
-    if FileSystems.exists(dest):
-        FileSystems.delete([dest])
-    FileSystems.rename([tmp], [dest])
-
-
 class WritePerInputFn(beam.DoFn):
     """All outputs of one input, in a fixed order, then its completion marker."""
 
@@ -213,13 +200,13 @@ class WritePerInputFn(beam.DoFn):
             with DocumentWriter(local) as w:
                 for d in docs:
                     w.write(d)
-            _put(output_path(self.out, "docs", key), Path(local).read_bytes())
-        _put(output_path(self.out, "errors", key), dumps_jsonl(errors))
-        _put(output_path(self.out, "rejected", key), dumps_jsonl(rejected))
-        _put(output_path(self.out, "stats", key), (json.dumps(stats, indent=1, sort_keys=True) + "\n").encode())
+            put(output_path(self.out, "docs", key), Path(local).read_bytes())
+        put(output_path(self.out, "errors", key), dumps_jsonl(errors))
+        put(output_path(self.out, "rejected", key), dumps_jsonl(rejected))
+        put(output_path(self.out, "stats", key), (json.dumps(stats, indent=1, sort_keys=True) + "\n").encode())
         marker = {"input": location, "key": key, "docs_read": stats.get("docs", 0), "kept": len(docs),
                   "errors": len(errors), "complete": stats.get("read:files_failed", 0) == 0}
-        _put(output_path(self.out, "done", key), (json.dumps(marker, sort_keys=True) + "\n").encode())
+        put(output_path(self.out, "done", key), (json.dumps(marker, sort_keys=True) + "\n").encode())
         yield marker
 
 
@@ -331,8 +318,7 @@ def _done_keys(out: str) -> set[str]:
 
 
 def _read_json(path: str):
-    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
-        return json.loads(fh.read())
+    return json.loads(get(path))
 
 
 class _Watcher(threading.Thread):
@@ -389,7 +375,7 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     resolved = {"inputs": locations, "config": config.to_dict(), "rejected_rate": args.rejected_rate,
                 "quality_model": args.quality_model, "quality_alpha": args.quality_alpha,
                 "crawl": args.crawl, "files": args.files, "seed": args.seed, "source_kind": args.source_kind}
-    _put(f"{out.rstrip('/')}/config.json", (json.dumps(resolved, indent=1, sort_keys=True) + "\n").encode())
+    put(f"{out.rstrip('/')}/config.json", (json.dumps(resolved, indent=1, sort_keys=True) + "\n").encode())
     if not args.quiet:
         print(f"filter: {len(locations)} inputs, {len(done)} already done, {len(todo)} to process -> {out}",
               file=sys.stderr, flush=True)
@@ -421,7 +407,7 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     stats = merge_counts(_read_json(output_path(out, "stats", k)) for k in sorted(keys)
                          if FileSystems.exists(output_path(out, "stats", k)))
     failed = sorted(k for k in keys if k not in _done_keys(out))
-    _put(f"{out.rstrip('/')}/stats.json", (json.dumps(
+    put(f"{out.rstrip('/')}/stats.json", (json.dumps(
         {"counters": stats, "inputs": len(locations), "incomplete_inputs": failed}, indent=1, sort_keys=True) + "\n").encode())
     if not args.quiet:
         print(f"filter: done -> {out}\n{summary_table(stats)}", file=sys.stderr)

@@ -12,7 +12,7 @@ import pytest
 
 from curate.archive import NotAnArchiveError, arc_date_to_iso, iter_records, sniff
 from curate.stats import Counters
-from tests.conftest import SHARED, shared
+from tests.conftest import shared
 
 # Records per file and type: at least what the better of warcio and FastWARC
 # reads (../shared/MANIFEST.md), more where both fail (the ARC files).

@@ -333,10 +333,10 @@ def test_beam_signatures_are_batched_per_bundle_and_equal_one_by_one():
 
 def test_beam_put_is_atomic_and_overwrites(tmp_path):
     pytest.importorskip("apache_beam")
-    from pipelines.dedup import _get, _put
+    from pipelines.fileio import get, put
 
     dest = str(tmp_path / "a" / "b.txt")
-    _put(dest, b"one")
-    _put(dest, b"two")
-    assert _get(dest) == b"two"
+    put(dest, b"one")
+    put(dest, b"two")
+    assert get(dest) == b"two"
     assert [p.name for p in (tmp_path / "a").iterdir()] == ["b.txt"]
