@@ -40,7 +40,7 @@ FILTER_ARGS = --quality-model $(MODEL) $(if $(CRAWL),--crawl $(CRAWL) --cc-base 
 	$(if $(JOB_ENDPOINT),--job-endpoint $(JOB_ENDPOINT)) $(ARGS)
 
 .DEFAULT_GOAL := help
-.PHONY: help install test bench filter classifier dedup decontaminate dist clean
+.PHONY: help install test bench filter classifier dedup decontaminate shards dist clean
 
 help:  ## list targets
 	@echo "curate: GPT-3's data recipe, from web archives to a filtered corpus"
@@ -93,6 +93,16 @@ $(MODEL)/card.json: | $(STAMP)
 DEDUP_OUT ?= out/sample/dedup
 dedup: $(STAMP)  ## near-duplicate removal (MinHash LSH, Beam) on the filter job's output
 	$(PY) -m pipelines.dedup --input '$(OUT)/docs/*.parquet' --out $(DEDUP_OUT)
+
+# `make shards`: the weighted mixture of curated sources as token shards. By
+# default the filter job's kept sample pages and the bundled reference books
+# (a toy mixture; name real sources with SHARD_SOURCES, see curate shards build --help).
+SHARDS_OUT ?= out/sample/shards
+SHARD_SOURCES ?= --source 'cc=$(OUT)/docs/*.parquet:0.6' --source 'books=out/classifier/positive.parquet:0.4'
+SHARDS_ARGS ?= --preset tiny
+shards: filter  ## tokenizer + weighted token shards + manifest from the curated output
+	$(CURATE) shards build $(SHARD_SOURCES) --out $(SHARDS_OUT) $(SHARDS_ARGS)
+	$(CURATE) shards inspect $(SHARDS_OUT)/manifest.json --docs 1 --chars 200
 
 BENCHMARKS ?= $(wildcard ../shared/data/eval/*.jsonl)
 decontaminate: $(STAMP)  ## remove benchmark 13-gram overlaps (GPT-3 Appendix C) from the dedup output

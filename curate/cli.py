@@ -9,6 +9,7 @@ Subcommands (forms other tools and tests rely on):
   curate quality train|score|evaluate ...   (see classifiers/cli.py)
   curate dedup -i DOCS -o OUT [--threshold 0.8] [--against REF_DOCS]
   curate decontaminate --benchmark FILE... -i DOCS -o OUT [--report REPORT.json]
+  curate shards build|inspect ...           (see curate/shards_cli.py)
 
 Expected bad input never prints a traceback: one line naming the file and the
 problem goes to stderr and the exit status says whether anything failed.
@@ -210,11 +211,13 @@ def build_parser() -> argparse.ArgumentParser:
     # cheap (their heavy imports happen inside the handlers).
     from classifiers.cli import add_quality_parser, add_reference_parser
     from curate.dedup.cli import add_decontaminate_parser, add_dedup_parser
+    from curate.shards_cli import add_shards_parser
 
     add_reference_parser(sub)
     add_quality_parser(sub)
     add_dedup_parser(sub)
     add_decontaminate_parser(sub)
+    add_shards_parser(sub)
     return p
 
 
