@@ -77,6 +77,7 @@ bench: $(STAMP)  ## throughput and quality figures, side by side with peers
 	$(PY) -m benchmarks.pipeline
 	$(PY) -m benchmarks.quality
 	$(PY) -m benchmarks.dedup
+	$(PY) -m benchmarks.shards
 
 filter: $(STAMP) $(MODEL)/card.json  ## the filter job on Beam: read, extract, language id, heuristics, quality (bundled sample by default)
 	$(PY) -m pipelines.filter $(FILTER_ARGS)
