@@ -35,6 +35,7 @@ import numpy as np
 
 from classifiers.features import FeatureConfig, Featurizer, tokenize
 from classifiers.keep import DEFAULT_ALPHA
+from curate.outputs import sha256_file
 
 CARD = "card.json"
 FORMAT = "curate-quality-model/1"
@@ -43,14 +44,6 @@ KINDS = ("lr", "fasttext")
 
 class ModelError(ValueError):
     """A model directory that cannot be used (missing, corrupt, unknown kind)."""
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def library_versions() -> dict[str, str]:

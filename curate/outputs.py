@@ -54,6 +54,15 @@ def output_path(out: str, kind: str, key: str) -> str:
     return f"{out.rstrip('/')}/{kind}/{key}{SUFFIX[kind]}"
 
 
+def sha256_file(path) -> str:
+    """Hex sha256 of a file, streamed (shards and models can be many GB)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def id_fraction(doc_id: str, salt: str = "") -> float:
     """A number in [0, 1) from the document id: the seed of every random choice.
 

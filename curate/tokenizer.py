@@ -13,7 +13,6 @@ round-trips exactly: ``decode(encode(text)) == text`` for any Unicode input.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -21,6 +20,8 @@ from pathlib import Path
 from typing import Iterable
 
 import numpy as np
+
+from curate.outputs import sha256_file
 
 EOT = "<|endoftext|>"
 
@@ -51,15 +52,6 @@ class TokenizerConfig:
 
     def to_json(self) -> dict:
         return asdict(self)
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file, streamed (shards can be many GB)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def token_dtype(vocab_size: int) -> np.dtype:
