@@ -145,15 +145,19 @@ def _head(opener: Opener, n: int = 64) -> tuple[bytes, bool]:
         return _decode_head(_read_head(fh), n)
 
 
-def sniff(source: "str | os.PathLike | Opener") -> str:
-    """Return 'warc', 'arc' or 'unknown' from the first bytes of the file."""
-    head, _ = _head(as_opener(source)[0])
+def _kind(head: bytes) -> str:
+    """'warc', 'arc' or 'unknown' from a file's first decompressed bytes."""
     head = head.lstrip(b"\r\n\x00 ")
     if head.startswith(_WARC_MAGIC):
         return "warc"
     if head.startswith(_ARC_MAGIC):
         return "arc"
     return "unknown"
+
+
+def sniff(source: "str | os.PathLike | Opener") -> str:
+    """Return 'warc', 'arc' or 'unknown' from the first bytes of the file."""
+    return _kind(_head(as_opener(source)[0])[0])
 
 
 # --------------------------------------------------------------------------- public entry
@@ -188,7 +192,7 @@ def iter_records(
         stream.close()
         raise
     head, gz = _decode_head(raw)
-    head = head.lstrip(b"\r\n\x00 ")
+    kind = _kind(head)
     fresh = opener
     handed = False
 
@@ -199,15 +203,16 @@ def iter_records(
         handed = True
         return _Prefixed(raw, stream)
 
-    if head.startswith(_ARC_MAGIC):
+    if kind == "arc":
         counters.inc("read:files:arc")
         yield from _LenientReader(path, opener, report, counters).arc_records()
         return
-    if not head.startswith(_WARC_MAGIC):
+    if kind == "unknown":
         stream.close()
         what = "gzip data" if gz else "data"
+        start = head.lstrip(b"\r\n\x00 ")[:24]
         raise NotAnArchiveError(
-            f"{path}: not a WARC or ARC file (no archive record found; {what} starts with {head[:24]!r})"
+            f"{path}: not a WARC or ARC file (no archive record found; {what} starts with {start!r})"
         )
     counters.inc("read:files:warc")
     seen: set[str] = set()

@@ -22,21 +22,11 @@ import json
 import sys
 from pathlib import Path
 
-from curate.stats import Counters, write_stats
+from curate.stats import Counters, summary_table, write_stats
 
 
 def _eprint(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
-
-
-def _summary_table(title: str, counters: Counters) -> str:
-    items = counters.as_dict()
-    if not items:
-        return f"{title}: nothing counted"
-    width = max(len(k) for k in items)
-    lines = [title]
-    lines += [f"  {k:<{width}}  {v:>10,}" for k, v in items.items()]
-    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- read
@@ -108,7 +98,7 @@ def cmd_read(args: argparse.Namespace) -> int:
     write_stats(stats_path, counters, {"inputs": [str(p) for p in args.paths], "output": str(args.output)})
     if not args.quiet:
         _eprint(progress.done_line())
-        _eprint(_summary_table(f"read: {writer.count} documents -> {args.output}", counters))
+        _eprint(summary_table(f"read: {writer.count} documents -> {args.output}", counters))
     return 1 if failed_files else 0
 
 
@@ -176,7 +166,7 @@ def cmd_filter(args: argparse.Namespace) -> int:
     write_stats(stats_path, counters, {"config": config.to_dict(), "inputs": [str(p) for p in args.input]})
     if not args.quiet:
         _eprint(progress.done_line())
-        _eprint(_summary_table(f"filter: {writer.count} kept -> {args.output} (stats: {stats_path})", counters))
+        _eprint(summary_table(f"filter: {writer.count} kept -> {args.output} (stats: {stats_path})", counters))
     return 1 if input_errors else 0
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Mapping
 
 
 class Counters:
@@ -44,14 +44,20 @@ class Counters:
         return f"Counters({self.as_dict()})"
 
 
-NULL_COUNTERS = None  # stages accept counters=None and then count nothing
+def summary_table(title: str, counts: "Counters | Mapping[str, int]") -> str:
+    """The readable end-of-run summary every command prints: a title, then one
+    counter per line.
 
-
-def merge(counters: Iterable[Counters]) -> Counters:
-    total = Counters()
-    for c in counters:
-        total.update(c)
-    return total
+    >>> print(summary_table("read:", {"docs": 1200, "skipped:revisit": 3}))
+    read:
+      docs                  1,200
+      skipped:revisit           3
+    """
+    items = counts.as_dict() if isinstance(counts, Counters) else dict(sorted(counts.items()))
+    if not items:
+        return f"{title} nothing counted"
+    width = max(len(k) for k in items)
+    return "\n".join([title] + [f"  {k:<{width}}  {v:>10,}" for k, v in items.items()])
 
 
 def write_stats(path: str | Path, counters: Counters, extra: Mapping | None = None) -> None:

@@ -60,7 +60,7 @@ from curate.sources import (
     open_input,
     resolve_crawls,
 )
-from curate.stats import Counters
+from curate.stats import Counters, summary_table
 from pipelines.fileio import get, put
 
 NAMESPACE = "curate"
@@ -350,11 +350,6 @@ class _Watcher(threading.Thread):
             print(self.line(), file=sys.stderr, flush=True)
 
 
-def summary_table(stats: dict[str, int]) -> str:
-    width = max((len(k) for k in stats), default=10)
-    return "\n".join(f"  {k:<{width}}  {v:>12,}" for k, v in stats.items())
-
-
 def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = None) -> dict:
     """Run the filter job; returns the merged stats. ``test_pipeline`` lets tests inject one."""
     args, beam_args = _parser().parse_known_args(argv)
@@ -410,7 +405,7 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     put(f"{out.rstrip('/')}/stats.json", (json.dumps(
         {"counters": stats, "inputs": len(locations), "incomplete_inputs": failed}, indent=1, sort_keys=True) + "\n").encode())
     if not args.quiet:
-        print(f"filter: done -> {out}\n{summary_table(stats)}", file=sys.stderr)
+        print(summary_table(f"filter: done -> {out}", stats), file=sys.stderr)
         if failed:
             print(f"filter: {len(failed)} input(s) could not be read completely (see {out}/errors/): "
                   + ", ".join(failed[:5]), file=sys.stderr)

@@ -23,17 +23,11 @@ import json
 import sys
 from pathlib import Path
 
-from curate.stats import Counters, write_stats
+from curate.stats import Counters, summary_table, write_stats
 
 
 def _eprint(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
-
-
-def _table(title: str, counters: Counters) -> str:
-    items = counters.as_dict()
-    width = max((len(k) for k in items), default=10)
-    return "\n".join([title] + [f"  {k:<{width}}  {v:>10,}" for k, v in items.items()])
 
 
 # --------------------------------------------------------------------------- dedup
@@ -80,7 +74,7 @@ def cmd_dedup(args: argparse.Namespace) -> int:
                                        "against": [str(p) for p in args.against or []]})
     if not args.quiet:
         _eprint(s_curve_table(cfg))
-        _eprint(_table(f"dedup: {res.stats['documents']} documents, {res.stats['kept']} kept -> {args.output} "
+        _eprint(summary_table(f"dedup: {res.stats['documents']} documents, {res.stats['kept']} kept -> {args.output} "
                        f"(stats: {stats_path})", counters))
     return 1 if errors else 0
 
@@ -146,7 +140,7 @@ def cmd_decontaminate(args: argparse.Namespace) -> int:
                                            "benchmarks": {k: {kk: vv for kk, vv in v.items() if kk != "ngrams"}
                                                           for k, v in report.items()}})
     if not args.quiet:
-        _eprint(_table(f"decontaminate: {w.count} documents -> {args.output} (stats: {stats_path})", dec.counters))
+        _eprint(summary_table(f"decontaminate: {w.count} documents -> {args.output} (stats: {stats_path})", dec.counters))
         for name, r in report.items():
             _eprint(f"  {name}: {r['docs_touched']} documents touched, {r['docs_dropped']} dropped, "
                     f"{r['chars_removed']:,} characters removed, {r['distinct_ngrams']} colliding 13-grams")
