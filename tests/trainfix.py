@@ -1,0 +1,43 @@
+"""A small real token-shard set for the trainer's tests (built once per session).
+
+Two Gutenberg novels and 150 hand-cleaned news articles from ../shared/data,
+tokenised with the ``tiny`` tokenizer preset (vocabulary 4,096) into a
+two-source mixture (books 0.4, web 0.6) with 10% of documents held out for
+validation, so every source has validation tokens.
+"""
+
+from __future__ import annotations
+
+from itertools import islice
+from pathlib import Path
+
+import pytest
+
+from curate.document import write_documents
+from curate.mixture import MixtureConfig, SourceConfig, build
+from tests.conftest import shared
+
+WEIGHTS = {"books": 0.4, "web": 0.6}
+
+
+@pytest.fixture(scope="session")
+def tiny_manifest(tmp_path_factory) -> Path:
+    """Path of ``manifest.json`` for the small real shard set."""
+    from curate.reference import read_gutenberg, read_jsonl
+
+    books_dir = shared("reference", "books")
+    web = shared("reference", "webtext_like", "dragnet-2012-articles.train.jsonl.gz")
+    d = tmp_path_factory.mktemp("train-corpus")
+    books = [doc for name in ("pg11_Alice-s-Adventures-in-Wonderland.txt.gz", "pg35_The-Time-Machine.txt.gz")
+             for doc in read_gutenberg(books_dir / name)]
+    news = list(islice(read_jsonl(web, text_field="article"), 150))
+    write_documents(d / "books.parquet", books)
+    write_documents(d / "web.parquet", news)
+    base = MixtureConfig.preset("tiny")
+    config = MixtureConfig(
+        sources=[SourceConfig("books", [str(d / "books.parquet")], WEIGHTS["books"]),
+                 SourceConfig("web", [str(d / "web.parquet")], WEIGHTS["web"])],
+        tokenizer=base.tokenizer, val_fraction=0.1, budget_tokens=1_000_000, shard_tokens=1 << 20)
+    out = d / "shards"
+    build(config, out, log=lambda m: None)
+    return out / "manifest.json"
