@@ -233,9 +233,8 @@ def build(config: MixtureConfig, out: str | os.PathLike, tokenizer_path: str | o
 
     tok_path = out / "tokenizer.json"
     if tokenizer_path is not None:
-        tok = Tokenizer.load(tokenizer_path)
-        tok.save(tok_path)
-        tok_key = {"from": sha256_file(tokenizer_path)}
+        tok = Tokenizer.load(tokenizer_path)  # a tokenizer.json, or GPT-2's files in a folder
+        tok_key = {"from": tok.save(tok_path)}
     else:
         tok_key = {"config": config.tokenizer.to_json(), "inputs": digests}
         marker = out / "tokenizer.done.json"

@@ -1,7 +1,7 @@
 """``curate shards``: build a token-shard set from a mixture, and inspect one.
 
   curate shards build (--config MIX.json | --source NAME=GLOB[,GLOB][:WEIGHT] ...) --out DIR
-                      [--preset gpt3|tiny] [--vocab-size N] [--tokenizer tokenizer.json]
+                      [--preset gpt3|tiny] [--vocab-size N] [--tokenizer tokenizer.json|GPT2_DIR]
                       [--val-fraction F] [--budget TOKENS] [--max-epochs E]
   curate shards inspect MANIFEST [--docs N] [--chars C] [--verify]
 
@@ -110,7 +110,8 @@ def add_shards_parser(sub) -> argparse.ArgumentParser:
     b.add_argument("--out", required=True, help="output folder (manifest.json, tokenizer.json, NAME/)")
     b.add_argument("--preset", choices=["gpt3", "tiny"], help="base config (default gpt3)")
     b.add_argument("--vocab-size", type=int, help="BPE vocabulary incl. <|endoftext|> (gpt3: 50257)")
-    b.add_argument("--tokenizer", help="use this tokenizer.json instead of training one")
+    b.add_argument("--tokenizer", help="use this tokenizer.json, or a folder with GPT-2's encoder.json + "
+                   "vocab.bpe (GPT-2's own BPE, read locally), instead of training one")
     b.add_argument("--val-fraction", type=float, help="share of documents (by hashed id) held out")
     b.add_argument("--budget", help="training tokens for the epochs table, e.g. 300e9")
     b.add_argument("--max-epochs", type=float, help="warn for sources repeated more often")

@@ -2,8 +2,10 @@
 
 GPT-3 uses GPT-2's byte-level BPE (50,257 tokens: 256 bytes, 50,000 merges and
 ``<|endoftext|>``). tiktoken fetches GPT-2's merge files at run time and this
-toolkit must work offline, so we train the same kind of tokenizer with HF
-``tokenizers`` on the curated text itself. Byte-level means every string
+toolkit must work offline, so by default we train the same kind of tokenizer
+with HF ``tokenizers`` on the curated text itself; GPT-2's own BPE is used when
+its released files (``encoder.json`` + ``vocab.bpe``) are on disk
+(``Tokenizer.load(folder)``). Byte-level means every string
 round-trips exactly: ``decode(encode(text)) == text`` for any Unicode input.
 
 Encoding goes through tiktoken when it is installed and the trained merges can
@@ -84,9 +86,42 @@ class Tokenizer:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Tokenizer":
+        """From a ``tokenizer.json``, or a folder holding GPT-2's ``encoder.json`` + ``vocab.bpe``."""
         from tokenizers import Tokenizer as HFTokenizer
 
+        path = Path(path)
+        if path.is_dir():
+            return cls.from_gpt2_files(path / "encoder.json", path / "vocab.bpe")
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no tokenizer.json (or folder with encoder.json and vocab.bpe) here")
         return cls(HFTokenizer.from_file(str(path)))
+
+    @classmethod
+    def from_gpt2_files(cls, encoder_json: str | os.PathLike, vocab_bpe: str | os.PathLike) -> "Tokenizer":
+        """GPT-2's own BPE (50,257 tokens, the one GPT-3 used) from its two released files.
+
+        Nothing is downloaded: give the files OpenAI published with GPT-2 (or a
+        copy of tiktoken's cached ones). The result is an ordinary HF tokenizer,
+        saved as ``tokenizer.json`` beside the shards like a trained one.
+        """
+        from tokenizers import Tokenizer as HFTokenizer, models
+
+        for p in (encoder_json, vocab_bpe):
+            if not Path(p).is_file():
+                raise FileNotFoundError(f"{p}: missing (GPT-2's encoder.json and vocab.bpe are needed)")
+        vocab = json.loads(Path(encoder_json).read_text(encoding="utf-8"))
+        lines = Path(vocab_bpe).read_text(encoding="utf-8").split("\n")
+        # the first line is "#version: 0.2"; every other non-empty line is one merge "a b"
+        merges = [tuple(line.split(" ")) for line in lines if line and not line.startswith("#version")]
+        bad = [m for m in merges if len(m) != 2]
+        if bad:
+            raise ValueError(f"{vocab_bpe}: not a BPE merges file (line {' '.join(bad[0])!r})")
+        if EOT not in vocab:
+            raise ValueError(f"{encoder_json}: no {EOT} entry")
+        tok = _new_hf_tokenizer()
+        tok.model = models.BPE(vocab=vocab, merges=merges)
+        tok.add_special_tokens([EOT])
+        return cls(tok)
 
     def save(self, path: str | os.PathLike) -> str:
         """Write ``tokenizer.json`` atomically; returns its sha256."""

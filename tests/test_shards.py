@@ -244,3 +244,23 @@ def test_merges_out_of_rank_order_keep_the_hf_encoder():
     merges[0], merges[1] = merges[1], merges[0]  # rank order no longer follows merge order
     edited = Tokenizer(HFTokenizer.from_str(json.dumps(spec)))
     assert tok.backend == "tiktoken" and edited.backend == "hf"
+
+
+def test_gpt2_format_files_load_as_the_same_bpe(built, tmp_path):
+    """GPT-2 ships its BPE as encoder.json + vocab.bpe; written in that format, ours loads back equal."""
+    out, _ = built
+    tok = Tokenizer.load(out / "tokenizer.json")
+    spec = json.loads(tok.hf.to_str())
+    gpt2 = tmp_path / "gpt2"
+    gpt2.mkdir()
+    (gpt2 / "encoder.json").write_text(json.dumps(spec["model"]["vocab"]), encoding="utf-8")
+    merges = [m if isinstance(m, str) else " ".join(m) for m in spec["model"]["merges"]]
+    (gpt2 / "vocab.bpe").write_text("#version: 0.2\n" + "\n".join(merges) + "\n", encoding="utf-8")
+    loaded = Tokenizer.load(gpt2)
+    assert (loaded.vocab_size, loaded.eot_id, loaded.backend) == (tok.vocab_size, tok.eot_id, "tiktoken")
+    texts = ["It was the best of times, it was the worst of times.", f"a {EOT} b", "naïve café 🤖"]
+    assert [a.tolist() for a in loaded.encode_batch_hf(texts)] == [a.tolist() for a in tok.encode_batch(texts)]
+    assert loaded.decode(loaded.encode_batch(texts)[2]) == texts[2]
+    (gpt2 / "vocab.bpe").unlink()
+    with pytest.raises(FileNotFoundError, match="vocab.bpe"):
+        Tokenizer.load(gpt2)
