@@ -29,6 +29,7 @@ from curate.shards import SPLITS, ShardFile, read_header, write_source_shards
 from curate.tokenizer import (Tokenizer, TokenizerConfig, dumps_json, sha256_file,
                               tokenizer_info, train_tokenizer)
 from curate.outputs import id_fraction
+from curate.progress import Progress
 
 # GPT-3 Table 2.2: share of training examples drawn from each source (sums to 1.01
 # as printed in the paper; we normalise).
@@ -211,15 +212,33 @@ def _write_json(path: Path, obj) -> None:
     tmp.replace(path)
 
 
-def build(config: MixtureConfig, out: str | os.PathLike, tokenizer_path: str | os.PathLike | None = None,
-          log=print) -> dict:
-    """Train (or reuse) the tokenizer, write every source's shards and ``manifest.json``.
+@dataclass
+class BuildPlan:
+    """What ``build`` (and the Beam job) decided before writing any source.
 
-    Finished work is reused: the tokenizer when ``tokenizer.done.json`` matches its
-    inputs and config, a source when its ``done.json`` matches its inputs and the
-    tokenizer's hash, so a rerun with the same inputs rewrites nothing and the
-    manifest comes out byte-identical. Returns the manifest.
+    ``pending`` lists the sources whose shards must be (re)written; the others
+    have a ``done.json`` matching their inputs, the tokenizer and the settings.
     """
+
+    config: MixtureConfig
+    out: Path
+    weights: dict[str, float]
+    files: dict[str, list[str]]
+    keys: dict[str, dict]
+    tokenizer_sha256: str
+    pending: list[str]
+
+    @property
+    def tokenizer_path(self) -> Path:
+        return self.out / "tokenizer.json"
+
+    def source(self, name: str) -> SourceConfig:
+        return next(s for s in self.config.sources if s.name == name)
+
+
+def prepare(config: MixtureConfig, out: str | os.PathLike, tokenizer_path: str | os.PathLike | None = None,
+            log=print) -> BuildPlan:
+    """Check the config, train (or reuse) the tokenizer, and find the sources already written."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if not config.sources:
@@ -234,7 +253,7 @@ def build(config: MixtureConfig, out: str | os.PathLike, tokenizer_path: str | o
     tok_path = out / "tokenizer.json"
     if tokenizer_path is not None:
         tok = Tokenizer.load(tokenizer_path)  # a tokenizer.json, or GPT-2's files in a folder
-        tok_key = {"from": tok.save(tok_path)}
+        tok.save(tok_path)
     else:
         tok_key = {"config": config.tokenizer.to_json(), "inputs": digests}
         marker = out / "tokenizer.done.json"
@@ -248,54 +267,92 @@ def build(config: MixtureConfig, out: str | os.PathLike, tokenizer_path: str | o
             log(f"tokenizer: training byte-level BPE, vocab {config.tokenizer.vocab_size:,}")
             tok = train_tokenizer(texts, config.tokenizer)
             _write_json(marker, {**tok_key, "sha256": tok.save(tok_path)})
-    tok = Tokenizer.load(tok_path)
     tok_sha = sha256_file(tok_path)
 
-    sources_out = []
+    keys, pending = {}, []
     for src in config.sources:
-        sdir = out / src.name
-        marker = sdir / "done.json"
-        key = {"inputs": digests[src.name], "tokenizer_sha256": tok_sha,
-               "val_fraction": config.val_fraction, "shard_tokens": config.shard_tokens}
-        done = json.loads(marker.read_text()) if marker.exists() else None
+        keys[src.name] = key = {"inputs": digests[src.name], "tokenizer_sha256": tok_sha,
+                                "val_fraction": config.val_fraction, "shard_tokens": config.shard_tokens}
+        done = _done(out, src.name)
         if done is not None and done.get("key") == key and all(
                 (out / f["bin"]).exists() and (out / f["idx"]).exists()
                 for split in SPLITS for f in done["files"][split]):
             log(f"{src.name}: reusing shards ({sum(done['tokens'].values()):,} tokens)")
-            result = done
         else:
-            marker.unlink(missing_ok=True)
-            res = write_source_shards(_source_docs(src, files[src.name]), tok, sdir, root=out,
-                                      val_fraction=config.val_fraction,
-                                      shard_tokens=config.shard_tokens, batch_docs=config.batch_docs)
-            result = {"key": key, "tokens": res.tokens, "documents": res.documents,
-                      "files": {s: [asdict(f) for f in res.files[s]] for s in SPLITS}}
-            # shards of an earlier, larger run would otherwise linger beside the new ones
-            keep = {Path(f[k]).name for s in SPLITS for f in result["files"][s] for k in ("bin", "idx")}
-            for stale in list(sdir.glob("*.bin")) + list(sdir.glob("*.idx")):
-                if stale.name not in keep:
-                    stale.unlink()
-            _write_json(marker, result)
-            log(f"{src.name}: {res.documents['train']:,} train / {res.documents['val']:,} val docs, "
-                f"{res.tokens['train']:,} / {res.tokens['val']:,} tokens")
+            (out / src.name / "done.json").unlink(missing_ok=True)
+            pending.append(src.name)
+    return BuildPlan(config, out, weights, files, keys, tok_sha, pending)
+
+
+def _done(out: Path, name: str) -> dict | None:
+    marker = out / name / "done.json"
+    return json.loads(marker.read_text(encoding="utf-8")) if marker.exists() else None
+
+
+def finish_source(plan: BuildPlan, name: str, res, log=print) -> dict:
+    """Record a written source (``done.json``) and delete shards left by an earlier, larger run."""
+    result = {"key": plan.keys[name], "tokens": res.tokens, "documents": res.documents,
+              "files": {s: [asdict(f) for f in res.files[s]] for s in SPLITS}}
+    sdir = plan.out / name
+    keep = {Path(f[k]).name for s in SPLITS for f in result["files"][s] for k in ("bin", "idx")}
+    for stale in list(sdir.glob("*.bin")) + list(sdir.glob("*.idx")):
+        if stale.name not in keep:
+            stale.unlink()
+    _write_json(sdir / "done.json", result)
+    log(f"{name}: {res.documents['train']:,} train / {res.documents['val']:,} val docs, "
+        f"{res.tokens['train']:,} / {res.tokens['val']:,} tokens")
+    return result
+
+
+def write_manifest(plan: BuildPlan) -> dict:
+    """``manifest.json`` from every source's ``done.json``; returns the manifest."""
+    sources_out = []
+    for src in plan.config.sources:
+        result = _done(plan.out, src.name)
+        if result is None or result.get("key") != plan.keys[src.name]:
+            raise RuntimeError(f"{src.name}: shards not written (no matching {src.name}/done.json)")
         sources_out.append({
-            "name": src.name, "weight": weights[src.name], "weight_raw": src.weight,
-            "inputs": files[src.name], "tokens": result["tokens"], "documents": result["documents"],
+            "name": src.name, "weight": plan.weights[src.name], "weight_raw": src.weight,
+            "inputs": plan.files[src.name], "tokens": result["tokens"], "documents": result["documents"],
             "files": result["files"],
         })
-
     train_tokens = {s["name"]: s["tokens"]["train"] for s in sources_out}
     manifest = {
         "format": MANIFEST_FORMAT,
         "version": MANIFEST_VERSION,
-        "tokenizer": tokenizer_info(tok_path),
+        "tokenizer": tokenizer_info(plan.tokenizer_path),
         "sources": sources_out,
-        "epochs_table": epochs_table(train_tokens, {s.name: s.weight for s in config.sources},
-                                     config.budget_tokens),
-        "config": config.to_json(),
+        "epochs_table": epochs_table(train_tokens, {s.name: s.weight for s in plan.config.sources},
+                                     plan.config.budget_tokens),
+        "config": plan.config.to_json(),
     }
-    _write_json(out / "manifest.json", manifest)
+    _write_json(plan.out / "manifest.json", manifest)
     return manifest
+
+
+def build(config: MixtureConfig, out: str | os.PathLike, tokenizer_path: str | os.PathLike | None = None,
+          log=print, progress: bool = False) -> dict:
+    """Train (or reuse) the tokenizer, write every source's shards and ``manifest.json``.
+
+    Finished work is reused: the tokenizer when ``tokenizer.done.json`` matches its
+    inputs and config, a source when its ``done.json`` matches its inputs and the
+    tokenizer's hash, so a rerun with the same inputs rewrites nothing and the
+    manifest comes out byte-identical. Returns the manifest.
+    """
+    plan = prepare(config, out, tokenizer_path, log)
+    tok = Tokenizer.load(plan.tokenizer_path)
+    if plan.pending:
+        log(f"encoder: {tok.backend}")
+    for name in plan.pending:
+        src = plan.source(name)
+        bar = Progress(f"shards {name}", enabled=progress, show_kept=False)
+        res = write_source_shards(_source_docs(src, plan.files[name]), tok, plan.out / name, root=plan.out,
+                                  val_fraction=config.val_fraction, shard_tokens=config.shard_tokens,
+                                  batch_docs=config.batch_docs, progress=bar.update)
+        if progress:
+            log(bar.done_line())
+        finish_source(plan, name, res, log)
+    return write_manifest(plan)
 
 
 # --------------------------------------------------------------------------- reading back

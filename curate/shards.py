@@ -200,6 +200,79 @@ def _batches(docs: Iterable[Document], size: int) -> Iterator[list[Document]]:
         yield batch
 
 
+class SplitWriter:
+    """One split's documents into numbered shards ``SPLIT-NNNNN``, a new one after ``shard_tokens``.
+
+    The roll-over rule (start a new shard at the first document boundary once a
+    shard holds ``shard_tokens`` tokens) lives only here, so the one-machine
+    writer and the Beam job's assembly step cut shards at the same places.
+    """
+
+    def __init__(self, out_dir: str | os.PathLike, root: str | os.PathLike, split: str,
+                 dtype, eot_id: int, shard_tokens: int):
+        self.out_dir, self.root, self.split = Path(out_dir), Path(root), split
+        self.dtype, self.eot_id, self.shard_tokens = np.dtype(dtype), eot_id, shard_tokens
+        self.files: list[ShardFile] = []
+        self.tokens = 0
+        self.documents = 0
+        self._w: ShardWriter | None = None
+
+    def add(self, ids: np.ndarray) -> None:
+        if self._w is None:
+            self._w = ShardWriter(self.out_dir / f"{self.split}-{len(self.files):05d}", self.dtype, self.eot_id)
+        self._w.add(ids)
+        self.tokens += len(ids) + 1
+        self.documents += 1
+        if self._w.tokens >= self.shard_tokens:
+            self._finish()
+
+    def _finish(self) -> None:
+        w, self._w = self._w, None
+        if w is None:
+            return
+        w.close()
+        self.files.append(ShardFile(
+            bin=str(w.bin_path.relative_to(self.root)), idx=str(w.idx_path.relative_to(self.root)),
+            tokens=w.tokens, documents=w.documents,
+            bin_sha256=sha256_file(w.bin_path), idx_sha256=sha256_file(w.idx_path)))
+
+    def close(self) -> list[ShardFile]:
+        self._finish()
+        return self.files
+
+    def abort(self) -> None:
+        if self._w is not None:
+            self._w.abort()
+            self._w = None
+
+
+def _encoded(docs: Iterable[Document], tokenizer: Tokenizer, val_fraction: float,
+             batch_docs: int, progress=None) -> Iterator[tuple[str, np.ndarray]]:
+    """(split, ids) per non-empty document, in input order, encoded ``batch_docs`` at a time."""
+    for batch in _batches((d for d in docs if d.text), batch_docs):
+        for doc, ids in zip(batch, tokenizer.encode_batch([d.text for d in batch])):
+            yield split_of(doc.id, val_fraction), ids
+        if progress is not None:
+            progress(len(batch))
+
+
+def _write_splits(items: Iterable[tuple[str, np.ndarray]], out_dir: Path, root: Path, dtype,
+                  eot_id: int, shard_tokens: int) -> SourceShards:
+    writers = {s: SplitWriter(out_dir, root, s, dtype, eot_id, shard_tokens) for s in SPLITS}
+    try:
+        for split, ids in items:
+            writers[split].add(ids)
+        result = SourceShards()
+        for split, w in writers.items():
+            result.files[split] = w.close()
+            result.tokens[split], result.documents[split] = w.tokens, w.documents
+        return result
+    except BaseException:
+        for w in writers.values():
+            w.abort()
+        raise
+
+
 def write_source_shards(
     docs: Iterable[Document],
     tokenizer: Tokenizer,
@@ -227,43 +300,51 @@ def write_source_shards(
     """
     out_dir = Path(out_dir)
     root = Path(root) if root is not None else out_dir
-    result = SourceShards()
-    writers: dict[str, ShardWriter | None] = {s: None for s in SPLITS}
-    numbers = {s: 0 for s in SPLITS}
+    return _write_splits(_encoded(docs, tokenizer, val_fraction, batch_docs, progress),
+                         out_dir, root, tokenizer.dtype, tokenizer.eot_id, shard_tokens)
 
-    def finish(split: str) -> None:
-        w = writers[split]
-        if w is None:
-            return
-        w.close()
-        result.files[split].append(ShardFile(
-            bin=str(w.bin_path.relative_to(root)), idx=str(w.idx_path.relative_to(root)),
-            tokens=w.tokens, documents=w.documents,
-            bin_sha256=sha256_file(w.bin_path), idx_sha256=sha256_file(w.idx_path)))
-        writers[split] = None
 
+# --------------------------------------------------------------------------- parts (Beam)
+#
+# The Beam job encodes every input file on its own worker into a "part" (one
+# .bin/.idx pair per split, the shard format without roll-over), then one step
+# per source streams its parts, in input-file order, through the same
+# SplitWriter. The documents reach the writer in the same order as in
+# ``write_source_shards``, so the shards are byte-identical.
+
+def write_part(docs: Iterable[Document], tokenizer: Tokenizer, prefix: str | os.PathLike,
+               val_fraction: float, batch_docs: int = 1024) -> dict[str, dict[str, int]]:
+    """Encode one input file's documents to ``PREFIX.{train,val}.{bin,idx}``; returns counts.
+
+    Both splits' files are always written (possibly empty) so assembly never has
+    to guess whether a part is missing or merely empty.
+    """
+    prefix = str(prefix)
+    writers = {s: ShardWriter(f"{prefix}.{s}", tokenizer.dtype, tokenizer.eot_id) for s in SPLITS}
     try:
-        for batch in _batches((d for d in docs if d.text), batch_docs):
-            encoded = tokenizer.encode_batch([d.text for d in batch])
-            for doc, ids in zip(batch, encoded):
-                split = split_of(doc.id, val_fraction)
-                w = writers[split]
-                if w is None:
-                    w = writers[split] = ShardWriter(
-                        out_dir / f"{split}-{numbers[split]:05d}", tokenizer.dtype, tokenizer.eot_id)
-                    numbers[split] += 1
-                w.add(ids)
-                result.tokens[split] += len(ids) + 1
-                result.documents[split] += 1
-                if w.tokens >= shard_tokens:
-                    finish(split)
-            if progress is not None:
-                progress(len(batch))
-        for split in SPLITS:
-            finish(split)
+        for split, ids in _encoded(docs, tokenizer, val_fraction, batch_docs):
+            writers[split].add(ids)
     except BaseException:
         for w in writers.values():
-            if w is not None:
-                w.abort()
+            w.abort()
         raise
-    return result
+    for w in writers.values():
+        w.close()
+    return {"tokens": {s: w.tokens for s, w in writers.items()},
+            "documents": {s: w.documents for s, w in writers.items()}}
+
+
+def assemble_parts(prefixes: Iterable[str | os.PathLike], out_dir: str | os.PathLike,
+                   root: str | os.PathLike, dtype, eot_id: int, shard_tokens: int) -> SourceShards:
+    """Shards from parts written by ``write_part``, in the given order (one part in memory at a time)."""
+    def items() -> Iterator[tuple[str, np.ndarray]]:
+        for prefix in prefixes:
+            for split in SPLITS:
+                for ids in iter_documents(f"{prefix}.{split}.bin", f"{prefix}.{split}.idx"):
+                    yield split, ids
+
+    # documents must alternate between splits in input order, exactly as in
+    # write_source_shards; the two splits go to separate writers, so the order
+    # *within* each split is all that matters, and iterating a part split by
+    # split keeps it.
+    return _write_splits(items(), Path(out_dir), Path(root), dtype, eot_id, shard_tokens)

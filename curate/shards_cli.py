@@ -22,32 +22,41 @@ def _eprint(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+def config_from_args(args: argparse.Namespace):
+    """The MixtureConfig that ``shards build``'s options describe (also used by pipelines.shards)."""
+    from curate.mixture import MixtureConfig, parse_source
+
+    if args.config:
+        with open(args.config, encoding="utf-8") as fh:
+            obj = json.load(fh)
+        if args.preset:
+            obj["preset"] = args.preset
+        config = MixtureConfig.from_json(obj)
+    else:
+        config = MixtureConfig.preset(args.preset or "gpt3")
+        config = replace(config, sources=[])
+    if args.source:
+        config = replace(config, sources=[parse_source(s) for s in args.source])
+    if args.vocab_size:
+        config = replace(config, tokenizer=replace(config.tokenizer, vocab_size=args.vocab_size))
+    if args.val_fraction is not None:
+        config = replace(config, val_fraction=args.val_fraction)
+    if args.budget:
+        config = replace(config, budget_tokens=int(float(args.budget)))
+    if args.max_epochs is not None:
+        config = replace(config, max_epochs=args.max_epochs)
+    return config
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     from curate.document import DocumentFormatError
-    from curate.mixture import MixtureConfig, build, format_table, parse_source
+    from curate.mixture import build, format_table
 
     try:
-        if args.config:
-            with open(args.config, encoding="utf-8") as fh:
-                obj = json.load(fh)
-            if args.preset:
-                obj["preset"] = args.preset
-            config = MixtureConfig.from_json(obj)
-        else:
-            config = MixtureConfig.preset(args.preset or "gpt3")
-            config = replace(config, sources=[])
-        if args.source:
-            config = replace(config, sources=[parse_source(s) for s in args.source])
-        if args.vocab_size:
-            config = replace(config, tokenizer=replace(config.tokenizer, vocab_size=args.vocab_size))
-        if args.val_fraction is not None:
-            config = replace(config, val_fraction=args.val_fraction)
-        if args.budget:
-            config = replace(config, budget_tokens=int(float(args.budget)))
-        if args.max_epochs is not None:
-            config = replace(config, max_epochs=args.max_epochs)
+        config = config_from_args(args)
         manifest = build(config, args.out, tokenizer_path=args.tokenizer,
-                         log=(lambda m: None) if args.quiet else (lambda m: _eprint(m)))
+                         log=(lambda m: None) if args.quiet else (lambda m: _eprint(m)),
+                         progress=not args.quiet)
     except (OSError, ValueError, DocumentFormatError, json.JSONDecodeError) as exc:
         _eprint(f"curate shards build: error: {exc}")
         return 2
@@ -98,12 +107,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_shards_parser(sub) -> argparse.ArgumentParser:
-    """Add ``shards build|inspect`` to an argparse subparsers object; sets ``func``."""
-    p = sub.add_parser("shards", help="token shards: build from a mixture, inspect")
-    ssub = p.add_subparsers(dest="shards_command", required=True)
-
-    b = ssub.add_parser("build", help="train/reuse the tokenizer and write .bin/.idx shards + manifest")
+def add_build_args(b: argparse.ArgumentParser) -> None:
+    """The mixture options of ``shards build`` (shared with ``python -m pipelines.shards``)."""
     b.add_argument("--config", help="mixture JSON: {preset, sources: [{name, paths, weight}], ...}")
     b.add_argument("--source", action="append", metavar="NAME=GLOB[:WEIGHT]",
                    help="a source (repeatable); replaces the config's sources")
@@ -116,6 +121,15 @@ def add_shards_parser(sub) -> argparse.ArgumentParser:
     b.add_argument("--budget", help="training tokens for the epochs table, e.g. 300e9")
     b.add_argument("--max-epochs", type=float, help="warn for sources repeated more often")
     b.add_argument("-q", "--quiet", action="store_true")
+
+
+def add_shards_parser(sub) -> argparse.ArgumentParser:
+    """Add ``shards build|inspect`` to an argparse subparsers object; sets ``func``."""
+    p = sub.add_parser("shards", help="token shards: build from a mixture, inspect")
+    ssub = p.add_subparsers(dest="shards_command", required=True)
+
+    b = ssub.add_parser("build", help="train/reuse the tokenizer and write .bin/.idx shards + manifest")
+    add_build_args(b)
     b.set_defaults(func=cmd_build)
 
     i = ssub.add_parser("inspect", help="decode a few documents per source and print the counts")

@@ -1,0 +1,159 @@
+"""The token-shard job on Beam: the same shards as ``curate shards build``, encoded in parallel.
+
+    python -m pipelines.shards --source 'cc=out/CC-MAIN-2020-34/filter/docs/*.parquet:0.6' \\
+        --source 'books=books/*.parquet:0.4' --out out/shards --workers 8
+
+Stages::
+
+    driver: check the mixture, train (or reuse) the tokenizer, skip finished sources
+    (source, file number, file) -> encode the file into a part (curate.shards.write_part)
+        -> GroupByKey(source) -> parts in file order through the shard writer
+           (curate.shards.assemble_parts) -> NAME/done.json
+    driver: manifest.json from every source's done.json (curate.mixture.write_manifest)
+
+Encoding, the expensive step, runs one input file per worker task. Assembly is
+a sequential copy per source: documents reach the shard writer in the same
+order as on one machine, so the shards, their checksums and the manifest are
+byte-identical to ``curate shards build`` on the same input (tests check it).
+Reruns skip sources whose ``done.json`` matches; a failed job leaves no shard
+under a final name (parts and shards are written under temporary names).
+
+The output folder must be on a file system the driver and workers share (a
+local disk for DirectRunner; NFS/Filestore or a FUSE-mounted bucket on a
+cluster): tokenizer training and the manifest run in the driver, which
+reads the inputs directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from curate.document import DocumentFormatError, read_documents
+from curate.mixture import BuildPlan, finish_source, format_table, prepare, write_manifest
+from curate.shards import assemble_parts, write_part
+from curate.shards_cli import add_build_args, config_from_args
+from curate.sources import SourceError
+from curate.tokenizer import Tokenizer
+from pipelines.filter import pipeline_options
+
+NAMESPACE = "curate"
+
+
+class EncodeFileFn(beam.DoFn):
+    """(source, file number, path) -> (source, (file number, part prefix)); counts tokens."""
+
+    def __init__(self, plan: BuildPlan):
+        self.plan = plan
+
+    def setup(self):
+        self.tok = Tokenizer.load(self.plan.tokenizer_path)
+
+    def process(self, element):
+        name, number, path = element
+        src = self.plan.source(name)
+        prefix = str(self.plan.out / "_parts" / name / f"part-{number:05d}")
+        counts = write_part(read_documents(path, text_field=src.text_field), self.tok, prefix,
+                            self.plan.config.val_fraction, self.plan.config.batch_docs)
+        for split, n in counts["tokens"].items():
+            Metrics.counter(NAMESPACE, f"shards:tokens:{split}").inc(n)
+        Metrics.counter(NAMESPACE, "shards:files").inc()
+        yield name, (number, prefix)
+
+
+class AssembleFn(beam.DoFn):
+    """(source, parts) -> the source's shards and done.json; the parts are then removed."""
+
+    def __init__(self, plan: BuildPlan):
+        self.plan = plan
+
+    def setup(self):
+        self.tok = Tokenizer.load(self.plan.tokenizer_path)
+
+    def process(self, element):
+        name, parts = element
+        prefixes = [prefix for _, prefix in sorted(parts)]
+        if len(prefixes) != len(self.plan.files[name]):
+            raise RuntimeError(f"{name}: {len(prefixes)} parts for {len(self.plan.files[name])} input files")
+        res = assemble_parts(prefixes, self.plan.out / name, self.plan.out, self.tok.dtype,
+                             self.tok.eot_id, self.plan.config.shard_tokens)
+        finish_source(self.plan, name, res, log=lambda m: print(f"shards: {m}", file=sys.stderr, flush=True))
+        shutil.rmtree(self.plan.out / "_parts" / name, ignore_errors=True)
+        yield name
+
+
+def build(p: beam.Pipeline, plan: BuildPlan) -> None:
+    """Add the encode and assemble stages for ``plan.pending`` to ``p``."""
+    work = [(name, i, path) for name in plan.pending for i, path in enumerate(plan.files[name])]
+    (p
+     | "Files" >> beam.Create(work)
+     # spread the files over workers instead of keeping Create's single bundle
+     | "Spread" >> beam.Reshuffle()
+     | "Encode" >> beam.ParDo(EncodeFileFn(plan))
+     | "BySource" >> beam.GroupByKey()
+     | "Assemble" >> beam.ParDo(AssembleFn(plan)))
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="pipelines.shards", description=__doc__.split("\n\n")[0])
+    add_build_args(ap)
+    run = ap.add_argument_group("runner")
+    run.add_argument("--runner", default="DirectRunner", help="DirectRunner, PortableRunner, ...")
+    run.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="DirectRunner processes")
+    run.add_argument("--project", help="Dataflow: GCP project")
+    run.add_argument("--region", help="Dataflow: region")
+    run.add_argument("--temp", help="Dataflow: temp/staging location (gs://...)")
+    run.add_argument("--job-endpoint", help="PortableRunner: job service (host:port)")
+    return ap
+
+
+def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = None) -> dict:
+    """Run the job; returns the manifest. ``test_pipeline`` lets tests inject one."""
+    args, beam_args = _parser().parse_known_args(argv)
+    if "://" in args.out:
+        raise SourceError(f"--out {args.out}: the shard job writes to a shared file system path, "
+                          "not an object store URL (mount the bucket, or copy the shards afterwards)")
+    config = config_from_args(args)
+    log = (lambda m: None) if args.quiet else (lambda m: print(f"shards: {m}", file=sys.stderr, flush=True))
+    plan = prepare(config, args.out, tokenizer_path=args.tokenizer, log=log)
+    # absolute paths: workers may run in another directory
+    plan.out = plan.out.resolve()
+    plan.files = {k: [os.path.abspath(f) for f in v] for k, v in plan.files.items()}
+    if plan.pending:
+        n_files = sum(len(plan.files[n]) for n in plan.pending)
+        log(f"{len(plan.pending)} source(s) to write ({', '.join(plan.pending)}), {n_files} input file(s); "
+            f"encoder: {Tokenizer.load(plan.tokenizer_path).backend}")
+        p = test_pipeline or beam.Pipeline(options=pipeline_options(args, beam_args))
+        build(p, plan)
+        p.run().wait_until_finish()
+        shutil.rmtree(plan.out / "_parts", ignore_errors=True)
+    # the manifest lists inputs as given, like the one-machine build
+    plan.files = {s.name: s.files() for s in config.sources}
+    plan.out = type(plan.out)(args.out)
+    manifest = write_manifest(plan)
+    if not args.quiet:
+        print(format_table(manifest["epochs_table"], config.budget_tokens, config.max_epochs))
+        print(f"manifest: {args.out.rstrip('/')}/manifest.json")
+    return manifest
+
+
+def main(argv=None) -> int:
+    import logging
+
+    logging.getLogger("apache_beam").setLevel(logging.ERROR)
+    try:
+        run(argv)
+    except (SourceError, OSError, ValueError, DocumentFormatError, json.JSONDecodeError) as exc:
+        print(f"pipelines.shards: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
