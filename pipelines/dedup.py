@@ -39,7 +39,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.window import GlobalWindows
 
 from curate.dedup.cluster import large_star, rank_key, small_star
-from curate.dedup.core import newer, size_histogram, text_key
+from curate.dedup.core import newer, size_bin, sorted_bins, text_key
 from curate.dedup.minhash import (DedupConfig, band_keys, bucket_pairs, estimate, exact_containment,
                                   is_duplicate, needs_exact, signatures)
 from curate.dedup.normalize import shingle_hashes
@@ -259,9 +259,14 @@ class WriteShardFn(beam.DoFn):
                         if keep(d):
                             w.write(d)
                 put(join(self.out, sub, name), Path(local).read_bytes())
+        # a few numbers per shard, never per document: the driver reads every shard's summary
+        by_source: dict[str, list[int]] = {}
+        for d in docs:
+            counts = by_source.setdefault(d.source, [0, 0])
+            counts[0] += 1
+            counts[1] += bool(d.metadata["duplicate"])
         yield {"docs": len(docs), "kept": sum(not d.metadata["duplicate"] for d in docs),
-               "by_source": [(d.source, d.metadata["duplicate"]) for d in docs],
-               "clusters": [d.metadata["cluster"] for d in docs]}
+               "by_source": by_source}
 
 
 # --------------------------------------------------------------------------- graph
@@ -339,10 +344,24 @@ def build(p, inputs: list[str], against: list[str], out: str, cfg: DedupConfig, 
     summaries = (annotated
                  | "Shard" >> beam.Map(lambda d: (zlib.crc32(d.id.encode()) % shards, d))
                  | "ByShard" >> beam.GroupByKey() | "Write" >> beam.ParDo(WriteShardFn(out)))
-    return summaries, not_converged
+    # cluster sizes are counted per cluster, then per size bin: no step sees every document
+    histogram = (annotated
+                 | "ClusterOne" >> beam.Map(lambda d: (d.metadata["cluster"], 1))
+                 | "ClusterSize" >> beam.CombinePerKey(sum)
+                 | "SizeBin" >> beam.Map(lambda kv: size_bin(kv[1]))
+                 | "BinCount" >> beam.combiners.Count.PerElement())
+    return summaries, histogram, not_converged
 
 
 # --------------------------------------------------------------------------- driver
+
+SHARD_INPUT_BYTES = 256 << 20
+
+
+def auto_shards(paths: list[str]) -> int:
+    """Output shards for these inputs: one per 256 MB, since one worker holds a shard's documents."""
+    total = sum(m.size_in_bytes for r in FileSystems.match(paths) for m in r.metadata_list) if paths else 0
+    return max(1, -(-total // SHARD_INPUT_BYTES))
 
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="pipelines.dedup", description=__doc__.split("\n\n")[0])
@@ -353,7 +372,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--containment", type=float, default=0.4)
     ap.add_argument("--scope", choices=["all", "source"], default="all")
     ap.add_argument("--rounds", type=int, default=8, help="large-star/small-star rounds")
-    ap.add_argument("--shards", type=int, default=1, help="output shards")
+    ap.add_argument("--shards", type=int, default=0,
+                    help="output Parquet shards (default: one per 256 MB of input, so a shard fits a worker)")
     ap.add_argument("--runner", default="DirectRunner")
     ap.add_argument("--workers", type=int, default=1, help="DirectRunner processes")
     ap.add_argument("-q", "--quiet", action="store_true")
@@ -371,7 +391,8 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
         opts += ([f"--direct_num_workers={args.workers}", "--direct_running_mode=multi_processing"]
                  if args.workers > 1 else ["--direct_running_mode=in_memory"])
     p = test_pipeline or beam.Pipeline(options=PipelineOptions(opts + beam_args))
-    summaries, unconverged = build(p, inputs, against, out, cfg, args.scope, args.rounds, args.shards)
+    shards = args.shards or auto_shards(inputs + against)
+    summaries, histogram, unconverged = build(p, inputs, against, out, cfg, args.scope, args.rounds, shards)
     # the job's small results go to OUT through Beam's FileSystems (a worker
     # writes them; the driver reads them back), so OUT may be gs:// on Dataflow
     summary_path = join(out, "_summaries.jsonl")
@@ -379,26 +400,27 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
      | "SummaryOne" >> beam.combiners.ToList()
      | "SummaryWrite" >> beam.Map(
          lambda xs, path=summary_path: put(path, "\n".join(sorted(xs)).encode())))
+    hist_path = join(out, "_histogram.json")
+    (histogram | "HistOne" >> beam.combiners.ToList()
+     | "HistWrite" >> beam.Map(lambda xs, path=hist_path: put(path, json.dumps(sorted(xs)).encode())))
     conv_path = join(out, "_unconverged.txt")
     unconverged | "ConvWrite" >> beam.Map(lambda n, path=conv_path: put(path, str(n).encode()))
     p.run().wait_until_finish()
     parts = [json.loads(x) for x in get(summary_path).decode().splitlines() if x.strip()]
     total, removed = {}, {}
-    sizes: dict = {}
     for s in parts:
-        for src, dup in s["by_source"]:
-            total[src] = total.get(src, 0) + 1
+        for src, (n, dup) in s["by_source"].items():
+            total[src] = total.get(src, 0) + n
             removed[src] = removed.get(src, 0) + dup
-        for c in s["clusters"]:
-            sizes[c] = sizes.get(c, 0) + 1
+    histogram = sorted_bins(dict(json.loads(get(hist_path).decode()))) if FileSystems.exists(hist_path) else {}
     unconv = int(get(conv_path).decode() or 0)
     stats = {"config": cfg.to_dict(), "scope": args.scope, "rounds": args.rounds,
              "documents": sum(total.values()), "kept": sum(s["kept"] for s in parts),
-             "cluster_size_histogram": size_histogram(sizes.values()),
+             "cluster_size_histogram": histogram, "output_shards": shards,
              "removed_share_by_source": {k: round(removed[k] / n, 6) for k, n in sorted(total.items())},
              "unconverged_nodes": unconv}
     put(join(out, "stats.json"), (json.dumps(stats, indent=1, sort_keys=True) + "\n").encode())
-    FileSystems.delete([summary_path, conv_path])
+    FileSystems.delete([p for p in (summary_path, hist_path, conv_path) if FileSystems.exists(p)])
     if not args.quiet:
         print(f"dedup: {stats['documents']} documents, {stats['kept']} kept -> {out}", file=sys.stderr)
     return stats

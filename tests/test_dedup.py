@@ -290,14 +290,18 @@ def test_beam_pipeline_gives_the_same_clusters_as_one_machine(tmp_path):
     refs = [Document(id="ref-1", text=PROSE + " " + OTHER)]
     write_documents(tmp_path / "in.parquet", docs)
     write_documents(tmp_path / "ref.jsonl", refs)
+    mem = dedup_documents(docs, against=refs)
     local = {d.id: (d.metadata["cluster"], d.metadata["duplicate"], d.metadata.get("duplicate_reason"))
-             for d in dedup_documents(docs, against=refs).docs}
+             for d in mem.docs}
     stats = run(["--input", str(tmp_path / "in.parquet"), "--against", str(tmp_path / "ref.jsonl"),
                  "--out", str(tmp_path / "beam"), "--shards", "2", "--rounds", "4", "-q"])
     beam = {d.id: (d.metadata["cluster"], d.metadata["duplicate"], d.metadata.get("duplicate_reason"))
             for part in sorted((tmp_path / "beam" / "docs").glob("*.parquet")) for d in read_documents(part)}
     assert stats["unconverged_nodes"] == 0
     assert beam == local
+    # the stats are combined in Beam (no step sees every document) and agree with one machine's
+    for key in ("cluster_size_histogram", "removed_share_by_source", "kept", "documents"):
+        assert stats[key] == mem.stats[key], key
     assert sum(1 for v in local.values() if v[1]) > 20   # the comparison is not vacuous
     # every output went through FileSystems with temp+rename: final names only, no leftovers
     out = tmp_path / "beam"

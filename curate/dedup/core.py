@@ -303,18 +303,27 @@ def find_pairs(sigs: np.ndarray, sizes: np.ndarray, cfg: DedupConfig, allowed=No
     return np.stack([pi[keep], pj[keep]], axis=1), j[keep], c[keep]
 
 
+def size_bin(size: int) -> str:
+    """The histogram bin of one cluster size: "1", "2", "3-4", "5-8", ...
+
+    >>> [size_bin(s) for s in (1, 2, 3, 4, 5, 9)]
+    ['1', '2', '3-4', '3-4', '5-8', '9-16']
+    """
+    if size <= 2:
+        return str(size)
+    lo = 2
+    while lo * 2 < size:
+        lo *= 2
+    return f"{lo + 1}-{lo * 2}"
+
+
+def sorted_bins(hist: dict[str, int]) -> dict[str, int]:
+    return dict(sorted(hist.items(), key=lambda kv: int(kv[0].split("-")[0])))
+
+
 def size_histogram(sizes: Iterable[int]) -> dict[str, int]:
     """Cluster sizes in power-of-two bins: {"1": n, "2": n, "3-4": n, "5-8": n, ...}."""
-    hist: Counter = Counter()
-    for s in sizes:
-        if s <= 2:
-            hist[str(s)] += 1
-            continue
-        lo = 2
-        while lo * 2 < s:
-            lo *= 2
-        hist[f"{lo + 1}-{lo * 2}"] += 1
-    return dict(sorted(hist.items(), key=lambda kv: int(kv[0].split("-")[0])))
+    return sorted_bins(Counter(size_bin(s) for s in sizes))
 
 
 # --------------------------------------------------------------------------- the algorithm on the tables
