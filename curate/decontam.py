@@ -155,8 +155,7 @@ class Decontaminator:
         self.ignored = np.zeros(len(keys), dtype=bool)  # frequent in training data
         self.counters = Counters()
         self._counted = False
-        self._report = {n: {"docs_touched": 0, "docs_dropped": 0, "chars_removed": 0,
-                            "ngrams": Counter()} for n in names}
+        self._report = _empty_report(names)
 
     @classmethod
     def build(cls, benchmarks: dict[str, Sequence[str]], config: DecontamConfig | None = None) -> "Decontaminator":
@@ -310,9 +309,46 @@ class Decontaminator:
 
     def report(self, top: int = 50) -> dict:
         """Per benchmark: documents touched and dropped, characters removed, colliding n-grams."""
-        out = {}
-        for name, rep in self._report.items():
-            out[name] = {"docs_touched": rep["docs_touched"], "docs_dropped": rep["docs_dropped"],
-                         "chars_removed": rep["chars_removed"], "distinct_ngrams": len(rep["ngrams"]),
-                         "ngrams": dict(rep["ngrams"].most_common(top))}
-        return out
+        return summarize_report(self._report, top)
+
+    def take_report(self) -> dict:
+        """The raw per-benchmark report so far, then start a new one (for partial reports on Beam)."""
+        raw = self._report
+        self._report = _empty_report(self.names)
+        return raw
+
+    def ignore(self, frequent_keys: Iterable[int]) -> None:
+        """Pass 1 done elsewhere (on Beam): ignore these benchmark n-gram hashes."""
+        self.ignored = np.isin(self.keys, np.fromiter(frequent_keys, dtype=np.uint64))
+        self._counted = True
+
+    def hit_keys(self, doc: Document) -> np.ndarray:
+        """Distinct benchmark n-gram hashes in ``doc``: its contribution to pass 1's document counts."""
+        pos, rows = self._lookup(ngram_hashes(tokens(doc.text)[0], self.config.n))
+        return np.unique(self.keys[rows])
+
+
+def _empty_report(names: Iterable[str]) -> dict:
+    return {n: {"docs_touched": 0, "docs_dropped": 0, "chars_removed": 0, "ngrams": Counter()} for n in names}
+
+
+def merge_reports(a: dict, b: dict) -> dict:
+    """Two raw reports (from ``take_report``) added together; ``a`` is updated and returned."""
+    for name, rep in b.items():
+        mine = a.setdefault(name, {"docs_touched": 0, "docs_dropped": 0, "chars_removed": 0, "ngrams": Counter()})
+        for k in ("docs_touched", "docs_dropped", "chars_removed"):
+            mine[k] += rep[k]
+        mine["ngrams"].update(rep["ngrams"])
+    return a
+
+
+def summarize_report(raw: dict, top: int = 50) -> dict:
+    """The report as written to JSON: counts and the ``top`` most frequent colliding n-grams."""
+    out = {}
+    for name in sorted(raw):
+        rep = raw[name]
+        out[name] = {"docs_touched": rep["docs_touched"], "docs_dropped": rep["docs_dropped"],
+                     "chars_removed": rep["chars_removed"], "distinct_ngrams": len(rep["ngrams"]),
+                     # ties broken by the n-gram so the JSON is identical whatever the order of counting
+                     "ngrams": dict(sorted(rep["ngrams"].items(), key=lambda kv: (-kv[1], kv[0]))[:top])}
+    return out

@@ -112,3 +112,39 @@ def test_cli_writes_cleaned_docs_and_report(tmp_path, capsys):
     assert _cli(["decontaminate", "--benchmark", str(bad), "-i", str(inp), "-o", str(out)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "bad.jsonl:1" in err[0]
+
+
+def test_beam_job_gives_the_one_machine_documents_and_report(benches, tmp_path):
+    """Pasted passages, a document dropped for too many pieces, and a 13-gram in more than
+    ten documents (ignored) — the Beam job's two passes must agree with the local ones."""
+    pytest.importorskip("apache_beam")
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipelines.decontam import run as beam_run
+
+    lam = benches["lambada_openai_test.part1"]
+    docs = _clean_articles(200_000)
+    common = " ".join(lam[7].split()[:13])              # in 12 documents: > max_doc_freq, ignored
+    for k in range(12):
+        d = docs[k % len(docs)]
+        docs[k % len(docs)] = Document(id=d.id, text=d.text + " " + common + " and more words follow here.")
+    docs[0] = Document(id=docs[0].id, text=docs[0].text[:3000] + " " + lam[3] + " " + docs[0].text[3000:])
+    chopped = " filler text of a modest size here. ".join(" ".join(lam[i].split()[:14]) for i in range(20, 40))
+    docs.append(Document(id="chopped", text=chopped))  # > 10 pieces: dropped
+    write_documents(tmp_path / "a.parquet", docs[::2])
+    write_documents(tmp_path / "b.jsonl", docs[1::2])
+    bench_files = [str(shared("eval", "lambada_openai_test.part1.jsonl")), str(shared("eval", "gsm8k_test.part1.jsonl"))]
+
+    dec = Decontaminator.build(load_benchmarks(bench_files))
+    local = {d.id: d for d in dec.clean(docs)}
+    report = dec.report()
+    result = beam_run(["--benchmark", *bench_files, "--input", str(tmp_path / "a.parquet"), str(tmp_path / "b.jsonl"),
+                       "--out", str(tmp_path / "beam"), "--shards", "2", "-q"],
+                      test_pipeline=beam.Pipeline(options=PipelineOptions(["--direct_running_mode=in_memory"])))
+    got = {d.id: d for p in sorted((tmp_path / "beam" / "docs").glob("*.parquet")) for d in read_documents(p)}
+    assert "chopped" not in local and docs[0].id in local and local[docs[0].id].text != docs[0].text
+    assert dec.counters.as_dict().get("decontam:ngrams_ignored_frequent", 0) >= 1
+    assert {k: (v.text, v.metadata) for k, v in got.items()} == {k: (v.text, v.metadata) for k, v in local.items()}
+    assert result["benchmarks"] == report
+    assert result["counters"]["decontam:touched"] == dec.counters.as_dict()["decontam:touched"]

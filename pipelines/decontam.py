@@ -1,0 +1,210 @@
+"""Benchmark decontamination on Beam: the same documents and report as ``curate decontaminate``.
+
+    python -m pipelines.decontam --benchmark ../shared/data/eval/*.jsonl \\
+        --input 'out/sample/dedup/kept/*.parquet' --out out/sample/decontam
+
+Stages (each a thin DoFn over ``curate.decontam.Decontaminator``)::
+
+    driver: benchmark JSONL -> 13-gram index (sorted hashes; ~10 bytes per n-gram,
+            shipped to workers with the DoFns)
+    pass 1: documents -> distinct benchmark n-grams each one contains -> CombinePerKey(sum)
+            -> n-grams in more than max_doc_freq documents (a small side input)
+    pass 2: documents -> cut (GPT-3 Appendix C) with the frequent n-grams ignored
+            -> OUT/docs/part-N.parquet (cleaned, dropped ones omitted; sorted by id)
+            -> partial reports per bundle -> one combined report -> OUT/report.json
+
+Pass 1 needs every document before pass 2 can start, as on one machine:
+"13-grams found in more than 10 training documents" is a corpus-wide count.
+Only benchmark n-grams are counted, so the combine is bounded by the
+benchmarks' size, not the corpus's. Outputs go through Beam's FileSystems, so
+OUT may be gs:// on Dataflow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import zlib
+from pathlib import Path
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+from apache_beam.transforms.window import GlobalWindows
+
+from curate.decontam import (BenchmarkError, DecontamConfig, Decontaminator, load_benchmarks,
+                             merge_reports, summarize_report)
+from curate.document import DocumentWriter
+from curate.sources import SourceError, expand_inputs
+from pipelines.dedup import ReadDocsFn, auto_shards
+from pipelines.fileio import get, join, put
+
+NAMESPACE = "curate"
+
+
+class HitKeysFn(beam.DoFn):
+    """Pass 1: a document -> (benchmark n-gram hash, 1) for each distinct one it contains."""
+
+    def __init__(self, dec: Decontaminator):
+        self.dec = dec
+
+    def process(self, doc):
+        for key in self.dec.hit_keys(doc).tolist():
+            yield key, 1
+
+
+class CleanFn(beam.DoFn):
+    """Pass 2: a document -> its cleaned version (or nothing); a partial report per bundle."""
+
+    def __init__(self, dec: Decontaminator):
+        self.dec = dec
+
+    def setup(self):
+        self._ignored = None
+
+    def start_bundle(self):
+        self.dec.take_report()
+        self.dec.counters = type(self.dec.counters)()
+
+    def process(self, doc, frequent):
+        if self._ignored is None:  # the side input is the same for the whole job
+            self.dec.ignore(frequent)
+            self._ignored = True
+        self.dec.counters.inc("docs")
+        out = self.dec.clean_document(doc)
+        if out is not None:
+            self.dec.counters.inc("kept")
+            yield out
+
+    def finish_bundle(self):
+        for name, n in self.dec.counters.as_dict().items():
+            Metrics.counter(NAMESPACE, name).inc(n)
+        yield beam.pvalue.TaggedOutput("report", GlobalWindows.windowed_value(
+            (self.dec.take_report(), self.dec.counters.as_dict())))
+
+
+class MergeReportsFn(beam.CombineFn):
+    """Partial (report, counters) pairs -> one."""
+
+    def create_accumulator(self):
+        return {}, {}
+
+    def add_input(self, acc, item):
+        return self.merge_accumulators([acc, item])
+
+    def merge_accumulators(self, accs):
+        report, counts = {}, {}
+        for rep, cnt in accs:
+            merge_reports(report, rep)
+            for k, v in cnt.items():
+                counts[k] = counts.get(k, 0) + v
+        return report, counts
+
+    def extract_output(self, acc):
+        return acc
+
+
+class WriteShardFn(beam.DoFn):
+    """(shard, documents) -> OUT/docs/part-N.parquet, documents sorted by id."""
+
+    def __init__(self, out: str):
+        self.out = out
+
+    def process(self, element):
+        shard, docs = element
+        with tempfile.TemporaryDirectory() as tmp:
+            local = os.path.join(tmp, "part.parquet")
+            with DocumentWriter(local) as w:
+                for d in sorted(docs, key=lambda d: d.id):
+                    w.write(d)
+            put(join(self.out, "docs", f"part-{shard:05d}.parquet"), Path(local).read_bytes())
+        yield shard
+
+
+def build(p: beam.Pipeline, inputs: list[str], dec: Decontaminator, out: str, shards: int, top: int = 50):
+    """Add both passes to ``p``; the report lands in OUT/report.json."""
+    docs = p | "Inputs" >> beam.Create(sorted(inputs)) | "Read" >> beam.ParDo(ReadDocsFn())
+    frequent = (docs
+                | "HitKeys" >> beam.ParDo(HitKeysFn(dec))
+                | "DocFreq" >> beam.CombinePerKey(sum)
+                | "Frequent" >> beam.Filter(lambda kv, m=dec.config.max_doc_freq: kv[1] > m)
+                | "Key" >> beam.Map(lambda kv: kv[0]))
+    cleaned = docs | "Clean" >> beam.ParDo(CleanFn(dec), beam.pvalue.AsList(frequent)).with_outputs(
+        "report", main="docs")
+    (cleaned.docs
+     | "Shard" >> beam.Map(lambda d: (zlib.crc32(d.id.encode()) % shards, d))
+     | "ByShard" >> beam.GroupByKey()
+     | "Write" >> beam.ParDo(WriteShardFn(out)))
+    names = dec.names
+
+    def write_report(acc, path=join(out, "report.json")):
+        report, counts = acc
+        for n in names:  # benchmarks nothing collided with still get their row
+            report.setdefault(n, {"docs_touched": 0, "docs_dropped": 0, "chars_removed": 0, "ngrams": {}})
+        put(path, (json.dumps({"benchmarks": summarize_report(report, top), "counters": counts},
+                              indent=1, sort_keys=True) + "\n").encode())
+
+    (cleaned.report | "MergeReports" >> beam.CombineGlobally(MergeReportsFn())
+     | "WriteReport" >> beam.Map(write_report))
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="pipelines.decontam", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--benchmark", nargs="+", required=True, help="benchmark JSONL files")
+    ap.add_argument("--input", nargs="+", required=True, help="documents files or globs")
+    ap.add_argument("--out", required=True, help="output directory (local or gs://)")
+    ap.add_argument("--shards", type=int, default=0, help="output Parquet shards (default: one per 256 MB of input)")
+    ap.add_argument("--top", type=int, default=50, help="colliding n-grams listed per benchmark")
+    ap.add_argument("--runner", default="DirectRunner")
+    ap.add_argument("--workers", type=int, default=1, help="DirectRunner processes")
+    ap.add_argument("-q", "--quiet", action="store_true")
+    return ap
+
+
+def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = None) -> dict:
+    """Run the job; returns OUT/report.json's content."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    args, beam_args = _parser().parse_known_args(argv)
+    inputs = expand_inputs(args.input)
+    dec = Decontaminator.build(load_benchmarks(args.benchmark), DecontamConfig())
+    if not args.quiet:
+        print(f"decontam: {dec.size:,} benchmark {dec.config.n}-grams from {len(dec.names)} benchmark(s); "
+              f"{len(inputs)} input file(s)", file=sys.stderr, flush=True)
+    opts = ["--runner", args.runner]
+    if args.runner in ("DirectRunner", "direct"):
+        opts += ([f"--direct_num_workers={args.workers}", "--direct_running_mode=multi_processing"]
+                 if args.workers > 1 else ["--direct_running_mode=in_memory"])
+    p = test_pipeline or beam.Pipeline(options=PipelineOptions(opts + beam_args))
+    out = args.out
+    # a rerun replaces the previous output instead of mixing shard counts
+    old = join(out, "docs")
+    if FileSystems.exists(old):
+        FileSystems.delete([old])
+    build(p, inputs, dec, out, args.shards or auto_shards(inputs), args.top)
+    p.run().wait_until_finish()
+    result = json.loads(get(join(out, "report.json")).decode())
+    if not args.quiet:
+        c = result["counters"]
+        print(f"decontam: {c.get('docs', 0)} documents, {c.get('decontam:touched', 0)} "
+              f"touched, {c.get('kept', 0)} kept -> {out}", file=sys.stderr)
+    return result
+
+
+def main(argv=None) -> int:
+    import logging
+
+    logging.getLogger("apache_beam").setLevel(logging.ERROR)
+    try:
+        run(argv)
+    except (SourceError, BenchmarkError, OSError, ValueError) as exc:
+        print(f"pipelines.decontam: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
