@@ -165,9 +165,30 @@ def eval_copycat(cfg: DedupConfig) -> dict:
 
     wrong = sorted(pred - labelled)
     ep, n = edge_precision(res, docs, cfg)
+    # removals: is the kept page a removed page points to its canonical-link
+    # partner, or a near copy (exact Jaccard >= threshold)? The labels only
+    # pair pages within one canonical group, so a removal outside it is not
+    # necessarily wrong (the same Wikipedia article under two redirects is a
+    # copy with two canonical URLs); the share of the removed page's own text
+    # found in its representative is the direct check.
+    sets = {d.id: set(shingle_hashes(d.text, cfg.ngram).tolist()) for d in docs}
+    partner = defaultdict(set)
+    for p in pairs:
+        partner[p["a"]].add(p["b"])
+        partner[p["b"]].add(p["a"])
+    removed = [(d.id, d.metadata["cluster"]) for d in res.docs if d.metadata["duplicate"]]
+    inside = [len(sets[x] & sets[r]) / max(1, len(sets[x])) for x, r in removed]
+
+    def jac(x, r):
+        return len(sets[x] & sets[r]) / max(1, len(sets[x] | sets[r]))
+
+    labelled_ok = sum(r in partner[x] or jac(x, r) >= cfg.threshold for x, r in removed)
     return {"set": "copycat", "docs": len(docs), "positives_s3_ge_0.8": len(pos),
             "recall": len(hit) / len(pos),
             "pair_precision_vs_exact": ep, "verified_pairs": n, "removed": res.stats["removed"],
+            "removal_precision_vs_canonical_link_or_near_copy": round(labelled_ok / len(removed), 4) if removed else 1.0,
+            "removed_text_in_representative_min": round(min(inside), 3) if inside else None,
+            "removed_text_in_representative_median": round(sorted(inside)[len(inside) // 2], 3) if inside else None,
             "cluster_precision_vs_canonical_link": 1 - len(wrong) / len(pred) if pred else 1.0,
             "same_cluster_pairs": len(pred),
             "joined_s3_lt_0.8": len(low),

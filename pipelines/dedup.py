@@ -10,10 +10,14 @@ Stages (each a thin DoFn over a ``curate.dedup`` function)::
          -> signatures (curate.dedup.minhash.signatures, batched per bundle) -> band keys -> GroupByKey
          -> pairs per bucket (bucket_pairs, estimate) -> [exact containment check: join shingles]
          -> verified edges -> R x (large-star, small-star) rounds, each a GroupByKey
+         -> edges grouped by component -> representatives (curate.dedup.cluster, as on one machine)
          -> node -> representative -> joined back: leader -> URL winner -> document
          -> write docs (every document, metadata.cluster / metadata.duplicate), kept docs, stats
 
-No step holds the graph: buckets, star neighbourhoods and joins are per key.
+No step holds the graph: buckets, star neighbourhoods and joins are per key;
+the largest unit is one component's edge list (a component is a set of pages
+that copy each other, typically a handful; a template shared by a whole site
+makes a large one, which is still edges, 5 numbers each, on one worker).
 The one-machine path (``curate.dedup.dedup_documents``) runs the same rules
 with numpy and union-find; ``tests/test_dedup.py`` checks both give the same
 clusters. Star rounds are unrolled (``--rounds``, default 8: each round at
@@ -38,7 +42,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.window import GlobalWindows
 
-from curate.dedup.cluster import large_star, rank_key, small_star
+from curate.dedup.cluster import large_star, rank_key, representatives, small_star
 from curate.dedup.core import newer, size_bin, sorted_bins, text_key
 from curate.dedup.minhash import (DedupConfig, band_keys, bucket_pairs, estimate, exact_containment,
                                   is_duplicate, needs_exact, signatures)
@@ -176,7 +180,7 @@ class BucketPairsFn(beam.DoFn):
                 continue
             j, c = estimate(a[1], b[1], a[2], b[2])
             if j >= self.cfg.threshold:
-                yield a[0], b[0]
+                yield a[0], b[0], True, a[2], b[2]
             elif needs_exact(j, c, a[2], b[2], self.cfg):
                 yield beam.pvalue.TaggedOutput("check", (a[0], b[0], a[2], b[2]))
 
@@ -192,7 +196,7 @@ class ExactCheckFn(beam.DoFn):
         c = exact_containment(shingle_hashes(ta, self.cfg.ngram), shingle_hashes(tb, self.cfg.ngram))
         _count("dedup:exact_containment_checks")
         if is_duplicate(0.0, c, sa, sb, self.cfg):
-            yield a, b
+            yield a, b, False, sa, sb
 
 
 def _large(element):
@@ -213,6 +217,18 @@ def _both_ways(edge):
 def _to_larger(edge):
     u, v = edge
     return (u, v) if u > v else (v, u)
+
+
+def _orient(edge):
+    """(a, b, near, size_a, size_b) with a > b, as the component step expects."""
+    a, b, near, sa, sb = edge
+    return (a, b, near, sa, sb) if a > b else (b, a, near, sb, sa)
+
+
+def _component_parents(element):
+    """One component's edges -> (node, representative) for its removed nodes."""
+    _, edges = element
+    return list(representatives(edges, fixed=lambda node: node[0] == 0).items())
 
 
 class AnnotateFn(beam.DoFn):
@@ -311,8 +327,9 @@ def build(p, inputs: list[str], against: list[str], out: str, cfg: DedupConfig, 
     checked = ({"p": with_a, "t": texts} | "JoinB" >> beam.CoGroupByKey()
                | "TextB" >> beam.FlatMap(lambda kv: [(c, ta, kv[1]["t"][0]) for c, ta in kv[1]["p"]])
                | "ExactCheck" >> beam.ParDo(ExactCheckFn(cfg)))
-    edges = ((found.edges, checked) | "AllEdges" >> beam.Flatten()
-             | "Orient" >> beam.Map(_to_larger) | "DistinctEdges" >> beam.Distinct())
+    verified = ((found.edges, checked) | "AllEdges" >> beam.Flatten()
+                | "Orient" >> beam.Map(_orient) | "DistinctEdges" >> beam.Distinct())
+    edges = verified | "Pairs2" >> beam.Map(lambda e: (e[0], e[1]))
 
     # connected components: unrolled large-star / small-star rounds
     for r in range(rounds):
@@ -329,8 +346,16 @@ def build(p, inputs: list[str], against: list[str], out: str, cfg: DedupConfig, 
                      | "Unconverged" >> beam.Filter(lambda kv: bool(kv[1]["hi"]) and bool(kv[1]["lo"]))
                      | "CountUnconverged" >> beam.combiners.Count.Globally())
 
-    # route every document: id -> URL winner -> exact leader -> root node
-    leader_root = ({"n": leaders | "LeaderNode" >> beam.Map(lambda kv: (kv[0], kv[1].id)), "l": labels}
+    # representatives inside each component: its edges gathered on one worker
+    # (keyed by the component's root), the same function as on one machine
+    parents = (({"e": verified | "ByLarger" >> beam.Map(lambda e: (e[0], e)), "l": labels})
+               | "EdgeRootJoin" >> beam.CoGroupByKey()
+               | "EdgeRoot" >> beam.FlatMap(lambda kv: [(kv[1]["l"][0], e) for e in kv[1]["e"]])
+               | "ByComponent" >> beam.GroupByKey()
+               | "Representatives" >> beam.FlatMap(_component_parents))
+
+    # route every document: id -> URL winner -> exact leader -> representative node
+    leader_root = ({"n": leaders | "LeaderNode" >> beam.Map(lambda kv: (kv[0], kv[1].id)), "l": parents}
                    | "RootJoin" >> beam.CoGroupByKey()
                    | "LeaderRoot" >> beam.FlatMap(lambda kv: [(i, (kv[1]["l"] or [kv[0]])[0]) for i in kv[1]["n"]]))
     winner_route = ({"m": exact_map | "ByLeader" >> beam.Map(lambda kv: (kv[1][1], kv[0])), "r": leader_root}

@@ -110,12 +110,14 @@ def test_near_duplicate_and_containment_and_ties_by_smallest_id():
             Document(id="page", text=inside), Document(id="solo", text=" ".join(reversed(OTHER.split())))]
     res = dedup_documents(docs)
     got = _annot(res)
-    assert got["a"] == ("a", False)                               # equal quality: smallest id
-    assert got["b"] == ("a", True) and got["page"] == ("a", True)
+    # the page holds more than the copy: it is kept, and the copies (contained in
+    # it) point to it, the near copy "b" through "a"
+    assert got["page"] == ("page", False)
+    assert got["a"] == ("page", True) and got["b"] == ("page", True)
     assert got["solo"] == ("solo", False)
-    # containment off: the page is no longer joined (its Jaccard with PROSE is ~0.5)
-    res2 = dedup_documents(docs, DedupConfig(containment=1.1))
-    assert _annot(res2)["page"] == ("page", False)
+    # containment off: the near pair alone; equal quality, so the smallest id stays
+    got2 = _annot(dedup_documents(docs, DedupConfig(containment=1.1)))
+    assert got2["page"] == ("page", False) and got2["a"] == ("a", False) and got2["b"] == ("a", True)
 
 
 def test_against_reference_and_scope():
@@ -344,3 +346,23 @@ def test_beam_put_is_atomic_and_overwrites(tmp_path):
     put(dest, b"two")
     assert get(dest) == b"two"
     assert [p.name for p in (tmp_path / "a").iterdir()] == ["b.txt"]
+
+
+def test_every_removed_page_is_a_copy_of_its_representative():
+    """No chaining: on CopyCat's real pages, each removed page has at least the
+    containment threshold of its own shingles in the kept page it points to (joining
+    whole components removed pages that shared < 0.1 with their representative)."""
+    shared("dedup", "copycat-canonical-link-pairs.shared.jsonl.gz")
+    from benchmarks.dedup import copycat_docs
+
+    docs, _ = copycat_docs()
+    cfg = DedupConfig()
+    sets = {d.id: set(shingle_hashes(d.text, cfg.ngram).tolist()) for d in docs}
+    res = dedup_documents(docs, cfg)
+    removed = [d for d in res.docs if d.metadata["duplicate"]]
+    assert len(removed) > 200
+    kept = {d.id for d in res.docs if not d.metadata["duplicate"]}
+    for d in removed:
+        rep = d.metadata["cluster"]
+        assert rep in kept
+        assert len(sets[d.id] & sets[rep]) / len(sets[d.id]) >= cfg.containment, (d.id, rep)

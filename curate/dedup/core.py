@@ -10,8 +10,11 @@ Order of the stages, and why:
 3. **Near**: leaders (and reference documents, ``against``) get MinHash
    signatures; band buckets give candidate pairs; each pair is verified on
    the full signature (Jaccard >= threshold, or containment >= containment);
-   connected components over verified pairs; the component's smallest rank key
-   is its representative.
+   each removed document then points to a kept document it is a verified copy
+   of (:func:`curate.dedup.cluster.representatives`: near pairs in rank-key
+   order, then containment, larger pages first, so a page is never removed
+   for a smaller one it contains). Whole connected components are not
+   collapsed: through containment they chain pages that share no text.
 
 Two entry points, one algorithm (:func:`_solve`, on compact numpy arrays):
 
@@ -26,8 +29,8 @@ Two entry points, one algorithm (:func:`_solve`, on compact numpy arrays):
   document with its annotation. Peak memory is bounded by the per-document
   state, not by the corpus text (see ``benchmarks/dedup.py --only memory``).
 
-Every input document gets ``cluster`` (its representative's id) and
-``duplicate`` (True unless it is the representative) in ``doc.metadata``:
+Every input document gets ``cluster`` (its representative's id: the kept
+document it copies, or itself) and ``duplicate`` in ``doc.metadata``:
 Document has fixed Parquet columns, and metadata is where per-stage
 annotations live, so the shard schema never changes. A document whose
 cluster holds a reference document is a duplicate with ``cluster`` = that
@@ -53,7 +56,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 import numpy as np
 import xxhash
 
-from curate.dedup.cluster import UnionFind, quality_of
+from curate.dedup.cluster import quality_of, representatives
 from curate.dedup.minhash import (DedupConfig, estimate, exact_containment, is_duplicate, needs_exact,
                                   sketch_shingles)
 from curate.dedup.normalize import shingle_batch, shingle_hashes, word_tokens
@@ -408,10 +411,15 @@ def _solve(dt: _Table, rt: _Table, cfg: DedupConfig, scope: str, counters: Count
 
     pairs, pj, pc = find_pairs(sigs, sizes, cfg, allowed, counters, shingles)
     del sigs
-    uf = UnionFind(nn)
-    for i, j in pairs.tolist():
-        uf.union(i, j)
-    roots = uf.roots()
+    # each removed node points to the kept node it is a verified copy of (see
+    # cluster.representatives): near pairs by Jaccard, the rest by containment
+    near = (pj >= cfg.threshold).tolist()
+    parent = representatives(
+        ((i, j, nr, int(sizes[i]), int(sizes[j])) for (i, j), nr in zip(pairs.tolist(), near)),
+        fixed=lambda x: x < R)
+    roots = np.arange(nn, dtype=np.int64)
+    if parent:
+        roots[np.fromiter(parent.keys(), np.int64)] = np.fromiter(parent.values(), np.int64)
 
     # 4. per document: doc -> URL winner -> exact leader -> component representative
     doc_root = roots[node_of_leader[exact_lead[url_win]]] if n else np.empty(0, np.int64)
