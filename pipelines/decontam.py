@@ -38,9 +38,9 @@ from apache_beam.transforms.window import GlobalWindows
 from curate.decontam import (BenchmarkError, DecontamConfig, Decontaminator, load_benchmarks,
                              merge_reports, summarize_report)
 from curate.document import DocumentWriter
-from curate.sources import SourceError, expand_inputs
+from curate.sources import SourceError
 from pipelines.dedup import ReadDocsFn, auto_shards
-from pipelines.fileio import get, join, put
+from pipelines.fileio import expand, get, join, put
 
 NAMESPACE = "curate"
 
@@ -169,7 +169,7 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     from apache_beam.options.pipeline_options import PipelineOptions
 
     args, beam_args = _parser().parse_known_args(argv)
-    inputs = expand_inputs(args.input)
+    inputs = expand(args.input)
     dec = Decontaminator.build(load_benchmarks(args.benchmark), DecontamConfig())
     if not args.quiet:
         print(f"decontam: {dec.size:,} benchmark {dec.config.n}-grams from {len(dec.names)} benchmark(s); "

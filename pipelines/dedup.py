@@ -48,8 +48,8 @@ from curate.dedup.minhash import (DedupConfig, band_keys, bucket_pairs, estimate
                                   is_duplicate, needs_exact, signatures)
 from curate.dedup.normalize import shingle_hashes
 from curate.document import Document, DocumentFormatError, DocumentWriter, read_documents
-from curate.sources import SourceError, expand_inputs
-from pipelines.fileio import get, join, put
+from curate.sources import SourceError
+from pipelines.fileio import expand, get, join, local_copy, put
 
 NAMESPACE = "curate"
 
@@ -66,8 +66,9 @@ class ReadDocsFn(beam.DoFn):
     def process(self, path: str):
         errors: list = []
         try:
-            for d in read_documents(path, errors=errors):
-                yield d
+            with local_copy(path) as local:
+                for d in read_documents(local, errors=errors):
+                    yield d
         except (DocumentFormatError, OSError) as exc:
             # an unreadable file is counted and named; its readable part is kept
             _count("dedup:files_failed")
@@ -409,7 +410,7 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     """Run the dedup job; returns the stats written to OUT/stats.json."""
     args, beam_args = _parser().parse_known_args(argv)
     cfg = DedupConfig(threshold=args.threshold, containment=args.containment)
-    inputs, against = expand_inputs(args.input), expand_inputs(args.against) if args.against else []
+    inputs, against = expand(args.input), expand(args.against) if args.against else []
     out = args.out
     opts = ["--runner", args.runner]
     if args.runner in ("DirectRunner", "direct"):

@@ -11,7 +11,10 @@ b'hi'
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import tempfile
 import uuid
 
 from apache_beam.io.filesystem import CompressionTypes
@@ -45,3 +48,46 @@ def put(dest: str, data: bytes) -> None:
 def get(path: str) -> bytes:
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
         return fh.read()
+
+
+@contextlib.contextmanager
+def local_copy(path: str):
+    """A local path for ``path``: itself when local, else a temp copy streamed from gs:// etc.
+
+    The document readers (pyarrow's ParquetFile, gzip JSONL) want a seekable
+    local file; a worker on Dataflow reads its input from a bucket, so the file
+    is copied to the worker's disk first and removed afterwards. The suffix is
+    kept because the format is chosen by it.
+    """
+    if "://" not in path:
+        yield path
+        return
+    suffix = "".join(os.path.basename(path).partition(".")[1:]) or ""
+    fd, tmp = tempfile.mkstemp(suffix="." + suffix.lstrip(".") if suffix else "")
+    try:
+        with os.fdopen(fd, "wb") as out, FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as src:
+            shutil.copyfileobj(src, out, 1 << 20)
+        yield tmp
+    finally:
+        os.unlink(tmp)
+
+
+def expand(patterns: list[str]) -> list[str]:
+    """Input files from paths and globs, local or on any Beam filesystem (gs://b/docs/*.parquet).
+
+    Local patterns go through :func:`curate.sources.expand_inputs`; remote globs
+    are matched by Beam's FileSystems, sorted, and a pattern matching nothing
+    is an error, as it is locally.
+    """
+    from curate.sources import SourceError, expand_inputs
+
+    out: list[str] = []
+    for pattern in patterns:
+        if "://" not in pattern or pattern.startswith(("http://", "https://")):
+            out += expand_inputs([pattern])
+            continue
+        found = sorted(m.path for r in FileSystems.match([pattern]) for m in r.metadata_list)
+        if not found:
+            raise SourceError(f"no input matches {pattern}")
+        out += found
+    return list(dict.fromkeys(out))
