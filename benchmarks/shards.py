@@ -68,6 +68,27 @@ def main(argv=None) -> int:
     print(f"tokenise + write shards: {tokens:,} tokens in {dt:.2f} s = {tokens / dt / 1e6:.2f} M tokens/s")
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     del result
+
+    # memory flat in the input size: `curate shards build` in a fresh process on
+    # 1x and 4x the documents (copies with new ids), tokenizer reused
+    import subprocess
+
+    from curate.document import Document, write_documents
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tok.save(Path(tmp) / "tokenizer.json")
+        for k in (1, 4):
+            src = Path(tmp) / f"docs{k}.parquet"
+            write_documents(src, (Document(id=f"{c}:{d.id}", text=d.text) for c in range(k) for d in docs))
+            code = ("import resource, sys; from curate.shards_cli import main; "
+                    f"rc = main(['shards', 'build', '--source', 'x={src}:1', '--out', '{tmp}/out{k}', "
+                    f"'--tokenizer', '{tmp}/tokenizer.json', '-q']); "
+                    "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024); sys.exit(rc)")
+            t0 = time.perf_counter()
+            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+            dt = time.perf_counter() - t0
+            print(f"curate shards build, {k}x input ({k * tokens:,} tokens): {dt:.1f} s, "
+                  f"peak RSS {out.stdout.strip().splitlines()[-1]} MiB")
     return 0
 
 
