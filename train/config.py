@@ -10,10 +10,10 @@ under ``model.``:
 >>> cfg = apply_overrides(TrainConfig.preset("tiny"), ["--lr=3e-4", "--model.n_layer=2", "--compile"])
 >>> cfg.lr, cfg.model.n_layer, cfg.compile
 (0.0003, 2, True)
->>> apply_overrides(cfg, ["--lr_max=1"])
+>>> apply_overrides(cfg, ["--model.n_layers=1"])
 Traceback (most recent call last):
 ...
-train.config.ConfigError: unknown option --lr_max (did you mean --lr?)
+train.config.ConfigError: unknown option --model.n_layers (did you mean --model.n_layer?)
 """
 
 from __future__ import annotations
