@@ -103,8 +103,12 @@ class TokenStream:
 
 # --------------------------------------------------------------------------- shuffling
 
-def _key(*parts) -> int:
-    """A 64-bit key from a sha256 of the parts (Python's hash() is salted per process)."""
+def stable_seed(*parts) -> int:
+    """A 64-bit seed from a sha256 of the parts (Python's hash() is salted per process).
+
+    >>> stable_seed("windows", 0, "books", 1) == stable_seed("windows", 0, "books", 1)
+    True
+    """
     text = "\0".join(str(p) for p in parts).encode()
     return int.from_bytes(hashlib.sha256(text).digest()[:8], "little")
 
@@ -141,7 +145,7 @@ class WindowPermutation:
         bits += bits % 2
         self.half = np.uint64(bits // 2)
         self.mask = np.uint64((1 << (bits // 2)) - 1)
-        self.keys = [np.uint64(_key(key, r)) for r in range(self.ROUNDS)]
+        self.keys = [np.uint64(stable_seed(key, r)) for r in range(self.ROUNDS)]
 
     def _encrypt(self, x: np.ndarray) -> np.ndarray:
         left, right = x >> self.half, x & self.mask
@@ -252,7 +256,7 @@ class MixtureLoader:
         perm = self._perms.get((s, epoch))
         if perm is None:
             name = self.sources[s]
-            perm = WindowPermutation(self.windows[name], _key("windows", self.seed, name, epoch))
+            perm = WindowPermutation(self.windows[name], stable_seed("windows", self.seed, name, epoch))
             # the live epoch and maybe the next one; older epochs are never revisited
             self._perms = {k: v for k, v in self._perms.items() if k[1] >= epoch - 1}
             self._perms[(s, epoch)] = perm
