@@ -15,9 +15,10 @@ once. ``MixtureLoader`` does the same with three rules:
   its share" rule drifts past one sequence with three or more sources. Weights
   are kept as integers (units of 2**-40) so the rule is exact arithmetic.
 * **Within a source** the train split's shards are one token stream cut into
-  windows of ``seq_len + 1`` tokens starting every ``seq_len`` tokens (the input and
-  the target shifted by one share a token, so every token is a target exactly once
-  per epoch). Windows are visited in a shuffled order without replacement; when a
+  windows of ``seq_len + 1`` tokens starting every ``seq_len`` tokens (input and
+  target, shifted by one, overlap in all but one token; neighbouring windows share
+  one), so an epoch predicts every token once, except the first and the fewer than
+  ``seq_len`` left over at the end. Windows are visited in a shuffled order without replacement; when a
   source runs out its next epoch has a fresh order. The order is a keyed
   permutation (a Feistel network on the window index, keys from a sha256 of
   ``(seed, source, epoch)``), so it takes no memory, costs nothing to resume, and
@@ -257,8 +258,8 @@ class MixtureLoader:
         if perm is None:
             name = self.sources[s]
             perm = WindowPermutation(self.windows[name], stable_seed("windows", self.seed, name, epoch))
-            # the live epoch and maybe the next one; older epochs are never revisited
-            self._perms = {k: v for k, v in self._perms.items() if k[1] >= epoch - 1}
+            # keep this source's live epoch and the one before; older epochs are never revisited
+            self._perms = {k: v for k, v in self._perms.items() if k[0] != s or k[1] >= epoch - 1}
             self._perms[(s, epoch)] = perm
         return perm
 
