@@ -168,3 +168,20 @@ def test_generate_greedy_topk_and_stop_token():
     assert s.shape == (1, 6) and int(s[0, -1]) == stop
     # prompts longer than the context are cropped, not an error
     assert model.generate(torch.zeros(1, 70, dtype=torch.long), 2, temperature=0).shape == (1, 72)
+
+
+def test_chunked_cross_entropy_matches_torch_with_gradients():
+    from train.model import _ChunkedCrossEntropy, cross_entropy
+
+    torch.manual_seed(5)
+    n = 2 * _ChunkedCrossEntropy.CHUNK + 37  # several chunks and a ragged one
+    x = torch.randn(n, 300, dtype=torch.float64, requires_grad=True)
+    t = torch.randint(0, 300, (n,))
+    t[::7] = -1  # ignored positions
+    got = cross_entropy(x, t)
+    want = F.cross_entropy(x, t, ignore_index=-1)
+    assert torch.allclose(got, want, atol=1e-12)
+    (g1,) = torch.autograd.grad(got * 3.0, x)
+    (g2,) = torch.autograd.grad(want * 3.0, x)
+    assert torch.allclose(g1, g2, atol=1e-12)
+    assert g1[::7].abs().max() == 0  # ignored rows get no gradient
