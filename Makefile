@@ -40,7 +40,7 @@ FILTER_ARGS = --quality-model $(MODEL) $(if $(CRAWL),--crawl $(CRAWL) --cc-base 
 	$(if $(JOB_ENDPOINT),--job-endpoint $(JOB_ENDPOINT)) $(ARGS)
 
 .DEFAULT_GOAL := help
-.PHONY: help install test bench filter classifier dedup decontaminate shards dist clean
+.PHONY: help install test bench filter classifier dedup decontaminate shards pretrain eval dist clean
 
 help:  ## list targets
 	@echo "curate: GPT-3's data recipe, from web archives to a filtered corpus"
@@ -78,6 +78,7 @@ bench: $(STAMP)  ## throughput and quality figures, side by side with peers
 	$(PY) -m benchmarks.quality
 	$(PY) -m benchmarks.dedup
 	$(PY) -m benchmarks.shards
+	$(PY) -m benchmarks.train
 
 filter: $(STAMP) $(MODEL)/card.json  ## the filter job on Beam: read, extract, language id, heuristics, quality (bundled sample by default)
 	$(PY) -m pipelines.filter $(FILTER_ARGS)
@@ -104,6 +105,24 @@ SHARDS_ARGS ?= --preset tiny
 shards: filter  ## tokenizer + weighted token shards + manifest from the curated output
 	$(CURATE) shards build $(SHARD_SOURCES) --out $(SHARDS_OUT) $(SHARDS_ARGS)
 	$(CURATE) shards inspect $(SHARDS_OUT)/manifest.json --docs 1 --chars 200
+
+# `make pretrain`: the bundled GPT on the shards above (PRESET tiny: ~3 minutes on
+# two CPU cores), then `make eval` on its checkpoint. A rerun continues an
+# unfinished run (--resume) or, when it is finished, only evaluates again.
+# Multi-GPU: torchrun --nproc_per_node=N -m train.train ... (see README).
+PRESET ?= tiny
+RUN ?= out/sample/train
+TRAIN_ARGS ?=
+pretrain: shards  ## train the bundled GPT on the shards (PRESET=tiny on a CPU), then evaluate it
+	$(PY) -m train.train --manifest $(SHARDS_OUT)/manifest.json --out $(RUN) --preset $(PRESET) --resume $(TRAIN_ARGS)
+	$(MAKE) --no-print-directory eval CHECKPOINT=$(RUN)/ckpt.pt EVAL_OUT=$(RUN)/eval
+	@echo "pretrain: checkpoint $(RUN)/ckpt.pt, log $(RUN)/log.jsonl, curve $(RUN)/loss.png, eval $(RUN)/eval/eval.json, samples $(RUN)/eval/samples.txt"
+
+CHECKPOINT ?= $(RUN)/ckpt.pt
+EVAL_OUT ?= $(RUN)/eval
+EVAL_ARGS ?= --limit 100
+eval: $(STAMP)  ## evaluate a checkpoint: validation loss per source, LAMBADA, GSM8K, samples
+	$(PY) -m train.eval --checkpoint $(CHECKPOINT) --out $(EVAL_OUT) $(EVAL_ARGS)
 
 BENCHMARKS ?= $(wildcard ../shared/data/eval/*.jsonl)
 decontaminate: $(STAMP)  ## remove benchmark 13-gram overlaps (GPT-3 Appendix C) from the dedup output
