@@ -27,6 +27,7 @@ import contextlib
 import json
 import math
 import os
+import pickle
 import sys
 import time
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ import torch.distributed as dist
 import torch.nn as nn
 
 from train.checkpoint import FORMAT, VERSION, load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from train.config import ConfigError, TrainConfig, apply_overrides
+from train.config import PRESETS, ConfigError, TrainConfig, apply_overrides
 from train.model import GPT
 
 CKPT = "ckpt.pt"
@@ -320,8 +321,11 @@ def _train(cfg: TrainConfig, out: Path, ckpt: dict | None, d: Dist, say) -> dict
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank
     model = GPT(cfg.model).to(device)
     optimizer = make_optimizer(model, cfg, device)
-    loader = MixtureLoader(cfg.manifest, seq_len=cfg.context, batch_size=cfg.batch_size,
-                           seed=cfg.seed, rank=d.rank, world_size=d.world)
+    try:
+        loader = MixtureLoader(cfg.manifest, seq_len=cfg.context, batch_size=cfg.batch_size,
+                               seed=cfg.seed, rank=d.rank, world_size=d.world)
+    except (OSError, ValueError) as exc:  # e.g. a source shorter than one sequence
+        raise ConfigError(f"{cfg.manifest}: {exc}") from None
     step = 0
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
@@ -514,8 +518,11 @@ def resolve(args: argparse.Namespace, overrides: list[str]) -> tuple[TrainConfig
         if not args.resume:
             raise ConfigError(f"{out} already holds a run ({path}); pass --resume to continue it "
                               "or choose another --out")
-        ckpt = load_checkpoint(path)
-        cfg = TrainConfig.from_dict(ckpt["config"])
+        try:
+            ckpt = load_checkpoint(path)
+            cfg = TrainConfig.from_dict(ckpt["config"])
+        except (OSError, RuntimeError, KeyError, pickle.UnpicklingError) as exc:
+            raise ConfigError(f"cannot read the checkpoint {path}: {exc}") from None
         if args.preset and args.preset.lower() != cfg.preset:
             raise ConfigError(f"{out} was trained with --preset {cfg.preset}, not {args.preset}")
     else:
@@ -543,12 +550,34 @@ def resolve(args: argparse.Namespace, overrides: list[str]) -> tuple[TrainConfig
     return cfg, ckpt
 
 
+def _options_help() -> str:
+    """Every config field with the tiny preset's value, for --help."""
+    tiny = TrainConfig.preset("tiny").to_dict()
+    model = tiny.pop("model")
+    tiny.pop("manifest")
+    tiny.pop("preset")
+
+    def wrap(items: dict, prefix: str = "") -> str:
+        lines, line = [], " "
+        for k, v in items.items():
+            word = f" --{prefix}{k}={v}"
+            if len(line) + len(word) > 88:
+                lines.append(line)
+                line = " "
+            line += word
+        return "\n".join(lines + [line])
+
+    return ("config options, --key=value (shown: the tiny preset's values):\n" + wrap(tiny) + "\n"
+            + wrap(model, "model.") + "\n\npresets: " + ", ".join(PRESETS) +
+            "\n\nexample: python -m train.train --manifest out/sample/shards/manifest.json "
+            "--out out/sample/train --lr=1e-3 --model.n_layer=2")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m train.train", allow_abbrev=False,
+        prog="python -m train.train", allow_abbrev=False, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Train the bundled GPT on a token-shard mixture (run under torchrun for DDP).",
-        epilog="Any config field is an option: --lr=3e-4 --max_steps=2000 --model.n_layer=2 --compile. "
-               "Presets: tiny, 10m, small, medium, large, xl, 2.7b, 6.7b, 13b, 175b.")
+        epilog=_options_help())
     ap.add_argument("--manifest", help="token shards' manifest.json (curate shards build)")
     ap.add_argument("--out", required=True, help="run directory: checkpoint, log, curve, config")
     ap.add_argument("--preset", help="named config (default tiny; on --resume, the run's own)")
