@@ -522,7 +522,8 @@ def resolve(args: argparse.Namespace, overrides: list[str]) -> tuple[TrainConfig
             ckpt = load_checkpoint(path)
             cfg = TrainConfig.from_dict(ckpt["config"])
         except (OSError, RuntimeError, KeyError, pickle.UnpicklingError) as exc:
-            raise ConfigError(f"cannot read the checkpoint {path}: {exc}") from None
+            first = (str(exc).splitlines() or [type(exc).__name__])[0]  # torch's message runs to a page
+            raise ConfigError(f"cannot read the checkpoint {path}: {first}") from None
         if args.preset and args.preset.lower() != cfg.preset:
             raise ConfigError(f"{out} was trained with --preset {cfg.preset}, not {args.preset}")
     else:
