@@ -126,6 +126,7 @@ eval: $(STAMP)  ## evaluate a checkpoint: validation loss per source, LAMBADA, G
 
 BENCHMARKS ?= $(wildcard ../shared/data/eval/*.jsonl)
 decontaminate: $(STAMP)  ## remove benchmark 13-gram overlaps (GPT-3 Appendix C) from the dedup output
+	@if [ -z "$(strip $(BENCHMARKS))" ]; then echo "make decontaminate: no benchmark files; set BENCHMARKS=<JSONL files> (default ../shared/data/eval/*.jsonl)" >&2; exit 2; fi
 	$(CURATE) decontaminate --benchmark $(BENCHMARKS) -i $(DEDUP_OUT)/kept/*.parquet \
 		-o out/sample/decontam.parquet --report out/sample/decontam.report.json
 
