@@ -75,13 +75,21 @@ def gutenberg_docs(max_chars: int | None = None, clusters: set | None = None) ->
 
 
 def copycat_docs() -> tuple[list[Document], list[dict]]:
-    """CopyCat documents (unique ids) and the labelled pairs."""
+    """CopyCat documents (unique ids) and the labelled pairs.
+
+    CopyCat gives no page URLs, only the canonical link both pages of a pair
+    declare. A page declares a canonical URL on its own site, so the link's
+    host stands in for the page's host (what the site-template rule needs);
+    each page gets its own URL under it (``#`` + its id), so the URL stage,
+    which keys on the whole URL, never joins two pages.
+    """
     docs: dict[str, Document] = {}
     pairs = []
     for r in _jsonl(DEDUP / "copycat-canonical-link-pairs.shared.jsonl.gz"):
         a, b = r["pair_id"].split("__to__")
-        docs.setdefault(a, Document(id=a, text=r["src_text"], source=r["corpus"]))
-        docs.setdefault(b, Document(id=b, text=r["target_text"], source=r["corpus"]))
+        link = r["canonical_link"].split("#")[0]
+        docs.setdefault(a, Document(id=a, text=r["src_text"], source=r["corpus"], url=f"{link}#{a}"))
+        docs.setdefault(b, Document(id=b, text=r["target_text"], source=r["corpus"], url=f"{link}#{b}"))
         pairs.append({"a": a, "b": b, "s3": r["s3_score"], "label": r["label_raw"]})
     return [docs[k] for k in sorted(docs)], pairs
 

@@ -44,8 +44,8 @@ from apache_beam.transforms.window import GlobalWindows
 
 from curate.dedup.cluster import large_star, rank_key, representatives, small_star
 from curate.dedup.core import newer, size_bin, sorted_bins, text_key
-from curate.dedup.minhash import (DedupConfig, band_keys, bucket_pairs, estimate, exact_containment,
-                                  is_duplicate, needs_exact, signatures)
+from curate.dedup.minhash import (DedupConfig, band_keys, bucket_pairs, estimate, host_key, is_duplicate,
+                                  needs_exact, signatures, site_templates, template_containment)
 from curate.dedup.normalize import shingle_hashes
 from curate.document import Document, DocumentFormatError, DocumentWriter, read_documents
 from curate.sources import SourceError
@@ -130,7 +130,7 @@ class SignatureFn(beam.DoFn):
 
     def process(self, element):
         node, doc = element
-        self._buf.append((node, doc.text, doc.source))
+        self._buf.append((node, doc.text, doc.source, host_key(doc.url)))
         if len(self._buf) >= self.batch:
             yield from self._flush()
 
@@ -142,10 +142,10 @@ class SignatureFn(beam.DoFn):
         buf, self._buf = self._buf, []
         if not buf:
             return
-        sigs, sizes = signatures([t for _, t, _ in buf], self.cfg, batch=self.batch)
+        sigs, sizes = signatures([t for _, t, _, _ in buf], self.cfg, batch=self.batch)
         _count("dedup:signatures", len(buf))
-        for (node, _, source), sig, size in zip(buf, sigs, sizes.tolist()):
-            yield node, (sig, int(size), source)
+        for (node, _, source, host), sig, size in zip(buf, sigs, sizes.tolist()):
+            yield node, (sig, int(size), source, host)
 
 
 class BandKeysFn(beam.DoFn):
@@ -153,11 +153,11 @@ class BandKeysFn(beam.DoFn):
         self.cfg = cfg
 
     def process(self, element):
-        node, (sig, size, source) = element
+        node, (sig, size, source, host) = element
         if size == 0:
             return
         for b, key in enumerate(band_keys(sig, self.cfg).tolist()):
-            yield (b, key), (node, sig, size, source)
+            yield (b, key), (node, sig, size, source, host)
 
 
 class BucketPairsFn(beam.DoFn):
@@ -183,18 +183,18 @@ class BucketPairsFn(beam.DoFn):
             if j >= self.cfg.threshold:
                 yield a[0], b[0], True, a[2], b[2]
             elif needs_exact(j, c, a[2], b[2], self.cfg):
-                yield beam.pvalue.TaggedOutput("check", (a[0], b[0], a[2], b[2]))
+                yield beam.pvalue.TaggedOutput("check", (a[0], b[0], a[2], b[2], a[4], b[4]))
 
 
 class ExactCheckFn(beam.DoFn):
-    """(pair, both texts) -> an edge when the exact containment rule holds."""
+    """(pair, both texts, the host's site template or None) -> an edge when the exact containment rule holds."""
 
     def __init__(self, cfg: DedupConfig):
         self.cfg = cfg
 
     def process(self, element):
-        (a, b, sa, sb), ta, tb = element
-        c = exact_containment(shingle_hashes(ta, self.cfg.ngram), shingle_hashes(tb, self.cfg.ngram))
+        (a, b, sa, sb, _, _), ta, tb, template = element
+        c = template_containment(shingle_hashes(ta, self.cfg.ngram), shingle_hashes(tb, self.cfg.ngram), template)
         _count("dedup:exact_containment_checks")
         if is_duplicate(0.0, c, sa, sb, self.cfg):
             yield a, b, False, sa, sb
@@ -325,8 +325,27 @@ def build(p, inputs: list[str], against: list[str], out: str, cfg: DedupConfig, 
     checks = found.check | "DistinctChecks" >> beam.Distinct()
     with_a = ({"p": checks | "KeyA" >> beam.Map(lambda c: (c[0], c)), "t": texts} | "JoinA" >> beam.CoGroupByKey()
               | "TextA" >> beam.FlatMap(lambda kv: [(c[1], (c, kv[1]["t"][0])) for c in kv[1]["p"]]))
-    checked = ({"p": with_a, "t": texts} | "JoinB" >> beam.CoGroupByKey()
-               | "TextB" >> beam.FlatMap(lambda kv: [(c, ta, kv[1]["t"][0]) for c, ta in kv[1]["p"]])
+    with_texts = ({"p": with_a, "t": texts} | "JoinB" >> beam.CoGroupByKey()
+                  | "TextB" >> beam.FlatMap(lambda kv: [(c, ta, kv[1]["t"][0]) for c, ta in kv[1]["p"]]))
+    # site templates: per host, the shingles shared by template_docs of its checked
+    # pages (curate.dedup.minhash.site_templates, the same pages as on one machine)
+    templates = (({"h": checks | "CheckedNodes" >> beam.FlatMap(lambda c: [(c[0], c[4]), (c[1], c[5])])
+                   | "WithHost" >> beam.Filter(lambda kv: kv[1] != 0) | "DistinctNodes" >> beam.Distinct(),
+                   "t": texts})
+                 | "HostJoin" >> beam.CoGroupByKey()
+                 | "HostShingles" >> beam.FlatMap(
+                     lambda kv, n=cfg.ngram: [(h, (kv[0], shingle_hashes(kv[1]["t"][0], n))) for h in kv[1]["h"]])
+                 | "ByHost" >> beam.GroupByKey()
+                 | "Template" >> beam.FlatMap(lambda kv, k=cfg.template_docs: list(site_templates(
+                     {node: arr for node, arr in kv[1]}, {node: kv[0] for node, _ in kv[1]}, k).items())))
+    same_host = with_texts | "SameHost" >> beam.Partition(
+        lambda e, _: 0 if (cfg.template_docs and e[0][4] and e[0][4] == e[0][5]) else 1, 2)
+    checked = (((({"p": same_host[0] | "KeyHost" >> beam.Map(lambda e: (e[0][4], e)), "t": templates})
+                 | "TemplateJoin" >> beam.CoGroupByKey()
+                 | "WithTemplate" >> beam.FlatMap(
+                     lambda kv: [e + ((kv[1]["t"] or [None])[0],) for e in kv[1]["p"]])),
+                same_host[1] | "NoTemplate" >> beam.Map(lambda e: e + (None,)))
+               | "AllChecks" >> beam.Flatten()
                | "ExactCheck" >> beam.ParDo(ExactCheckFn(cfg)))
     verified = ((found.edges, checked) | "AllEdges" >> beam.Flatten()
                 | "Orient" >> beam.Map(_orient) | "DistinctEdges" >> beam.Distinct())
@@ -396,6 +415,7 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--out", required=True, help="output directory")
     ap.add_argument("--threshold", type=float, default=0.8)
     ap.add_argument("--containment", type=float, default=0.4)
+    ap.add_argument("--template-docs", type=int, default=4, help="site-template rule (0: off)")
     ap.add_argument("--scope", choices=["all", "source"], default="all")
     ap.add_argument("--rounds", type=int, default=8, help="large-star/small-star rounds")
     ap.add_argument("--shards", type=int, default=0,
@@ -409,7 +429,7 @@ def _parser() -> argparse.ArgumentParser:
 def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = None) -> dict:
     """Run the dedup job; returns the stats written to OUT/stats.json."""
     args, beam_args = _parser().parse_known_args(argv)
-    cfg = DedupConfig(threshold=args.threshold, containment=args.containment)
+    cfg = DedupConfig(threshold=args.threshold, containment=args.containment, template_docs=args.template_docs)
     inputs, against = expand(args.input), expand(args.against) if args.against else []
     out = args.out
     opts = ["--runner", args.runner]

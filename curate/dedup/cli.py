@@ -1,6 +1,6 @@
 """CLI handlers: ``curate dedup`` and ``curate decontaminate``.
 
-    curate dedup -i DOCS... -o OUT [--threshold 0.8] [--containment 0.4] [--against REF_DOCS...]
+    curate dedup -i DOCS... -o OUT [--threshold 0.8] [--containment 0.4] [--template-docs 4] [--against REF_DOCS...]
                  [--scope all|source] [--kept KEPT] [--pairs PAIRS.jsonl]
     curate decontaminate --benchmark FILE... -i DOCS... -o OUT [--report REPORT.json]
 
@@ -39,7 +39,8 @@ def cmd_dedup(args: argparse.Namespace) -> int:
 
     try:
         cfg = DedupConfig(num_perm=args.num_perm, ngram=args.ngram, bands=args.bands, rows=args.rows,
-                          threshold=args.threshold, containment=args.containment)
+                          threshold=args.threshold, containment=args.containment,
+                          template_docs=args.template_docs)
     except ValueError as exc:
         _eprint(f"curate dedup: error: {exc}")
         return 2
@@ -89,6 +90,9 @@ def add_dedup_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, default=0.8, help="Jaccard for near-duplicates (0.8)")
     p.add_argument("--containment", type=float, default=0.4,
                    help="share of the smaller document found in the larger (0.4; 1.1 turns the rule off)")
+    p.add_argument("--template-docs", type=int, default=4,
+                   help="same-host containment ignores shingles shared by this many of the host's checked "
+                        "pages, the site's navigation (4; 0 turns it off)")
     p.add_argument("--against", nargs="+", help="reference documents: input near-duplicating them is removed")
     p.add_argument("--scope", choices=["all", "source"], default="all",
                    help="pair documents across sources (all) or within each source only")

@@ -57,7 +57,8 @@ import numpy as np
 import xxhash
 
 from curate.dedup.cluster import quality_of, representatives
-from curate.dedup.minhash import (DedupConfig, estimate, exact_containment, is_duplicate, needs_exact,
+from curate.dedup.minhash import (DedupConfig, estimate, exact_containment, host_key, is_duplicate, needs_exact,
+                                  site_templates, template_containment,
                                   sketch_shingles)
 from curate.dedup.normalize import shingle_batch, shingle_hashes, word_tokens
 from curate.document import Document, DocumentWriter, read_documents
@@ -111,6 +112,7 @@ class _Table:
         self.source = array("i")
         self.url = array("Q")                 # xxh3-128 of the URL as (hi, lo) pairs; (0, 0) = no URL
         self.has_url = bytearray()
+        self.host = array("Q")                # host_key of the URL (0 = none): site templates
         self.row = array("q")
         self._key_row: dict[bytes, int] = {}
         self._sig_chunks: list[np.ndarray] = []
@@ -129,6 +131,7 @@ class _Table:
         else:
             self.url.extend((0, 0))
         self.has_url.append(1 if d.url else 0)
+        self.host.append(host_key(d.url))
         self._texts.append(d.text)
         if len(self._texts) >= self.batch:
             self._flush()
@@ -227,7 +230,8 @@ def _band_keys(sigs: np.ndarray, live: np.ndarray, b: int, r: int) -> np.ndarray
 
 
 def find_pairs(sigs: np.ndarray, sizes: np.ndarray, cfg: DedupConfig, allowed=None,
-               counters: Counters | None = None, shingles=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+               counters: Counters | None = None, shingles=None,
+               hosts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Verified near-duplicate pairs among rows of ``sigs`` (rows in rank-key order).
 
     Returns (pairs (P, 2) int64 with i < j, Jaccard (P,), containment (P,)).
@@ -235,7 +239,9 @@ def find_pairs(sigs: np.ndarray, sizes: np.ndarray, cfg: DedupConfig, allowed=No
     verification (scope rules). ``shingles(rows)`` returns {row: sorted shingle
     hashes} for an array of rows; pairs that only the containment rule could
     join are decided on them (see :func:`needs_exact`), and it is called once,
-    for just the rows in such pairs. Memory is O(N) per band plus the candidate
+    for just the rows in such pairs; with ``hosts`` (a host key per row), a
+    same-host pair's containment leaves out that host's template shingles
+    (:func:`curate.dedup.minhash.site_templates` over the checked rows). Memory is O(N) per band plus the candidate
     pairs: no Python object per (document, band), which is what lets 1M
     documents fit in a few GB (datasketch's MinHashLSH keeps a dict entry per band).
     """
@@ -296,7 +302,17 @@ def find_pairs(sigs: np.ndarray, sizes: np.ndarray, cfg: DedupConfig, allowed=No
         chk = np.concatenate(checks)
         if len(chk):
             sets = shingles(_unique_sorted(np.concatenate([pi[chk], pj[chk]])))
-            c[chk] = [exact_containment(sets[int(x)], sets[int(y)]) for x, y in zip(pi[chk], pj[chk])]
+            templates = {}
+            if hosts is not None and cfg.template_docs:
+                templates = site_templates(sets, {k: int(hosts[k]) for k in sets}, cfg.template_docs)
+                counters.inc("dedup:site_templates", len(templates))
+
+            def contained(x: int, y: int) -> float:
+                hx = int(hosts[x]) if hosts is not None else 0
+                same = hx and hx == int(hosts[y])
+                return template_containment(sets[x], sets[y], templates.get(hx) if same else None)
+
+            c[chk] = [contained(int(x), int(y)) for x, y in zip(pi[chk], pj[chk])]
             del sets
         keep = (j >= cfg.threshold) | is_duplicate(j, c, sizes[pi], sizes[pj], cfg)
     else:
@@ -409,7 +425,9 @@ def _solve(dt: _Table, rt: _Table, cfg: DedupConfig, scope: str, counters: Count
         out.update({int(k): r_sets[int(i)] for k, i in zip(rsel, refs[rsel])})
         return out
 
-    pairs, pj, pc = find_pairs(sigs, sizes, cfg, allowed, counters, shingles)
+    hosts = np.concatenate([np.asarray(rt.host, np.uint64)[refs] if R else np.empty(0, np.uint64),
+                            np.asarray(dt.host, np.uint64)[leaders] if len(leaders) else np.empty(0, np.uint64)])
+    pairs, pj, pc = find_pairs(sigs, sizes, cfg, allowed, counters, shingles, hosts)
     del sigs
     # each removed node points to the kept node it is a verified copy of (see
     # cluster.representatives): near pairs by Jaccard, the rest by containment
