@@ -104,7 +104,7 @@ class Tokenizer:
         copy of tiktoken's cached ones). The result is an ordinary HF tokenizer,
         saved as ``tokenizer.json`` beside the shards like a trained one.
         """
-        from tokenizers import Tokenizer as HFTokenizer, models
+        from tokenizers import models
 
         for p in (encoder_json, vocab_bpe):
             if not Path(p).is_file():

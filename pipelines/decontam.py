@@ -40,6 +40,7 @@ from curate.decontam import (BenchmarkError, DecontamConfig, Decontaminator, loa
 from curate.document import DocumentWriter
 from curate.sources import SourceError
 from pipelines.dedup import ReadDocsFn, auto_shards
+from pipelines.runner import add_runner_args, pipeline_options
 from pipelines.fileio import expand, get, join, put
 
 NAMESPACE = "curate"
@@ -158,27 +159,20 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--out", required=True, help="output directory (local or gs://)")
     ap.add_argument("--shards", type=int, default=0, help="output Parquet shards (default: one per 256 MB of input)")
     ap.add_argument("--top", type=int, default=50, help="colliding n-grams listed per benchmark")
-    ap.add_argument("--runner", default="DirectRunner")
-    ap.add_argument("--workers", type=int, default=1, help="DirectRunner processes")
     ap.add_argument("-q", "--quiet", action="store_true")
+    add_runner_args(ap, workers=1)
     return ap
 
 
 def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = None) -> dict:
     """Run the job; returns OUT/report.json's content."""
-    from apache_beam.options.pipeline_options import PipelineOptions
-
     args, beam_args = _parser().parse_known_args(argv)
     inputs = expand(args.input)
     dec = Decontaminator.build(load_benchmarks(args.benchmark), DecontamConfig())
     if not args.quiet:
         print(f"decontam: {dec.size:,} benchmark {dec.config.n}-grams from {len(dec.names)} benchmark(s); "
               f"{len(inputs)} input file(s)", file=sys.stderr, flush=True)
-    opts = ["--runner", args.runner]
-    if args.runner in ("DirectRunner", "direct"):
-        opts += ([f"--direct_num_workers={args.workers}", "--direct_running_mode=multi_processing"]
-                 if args.workers > 1 else ["--direct_running_mode=in_memory"])
-    p = test_pipeline or beam.Pipeline(options=PipelineOptions(opts + beam_args))
+    p = test_pipeline or beam.Pipeline(options=pipeline_options(args, beam_args))
     out = args.out
     # a rerun replaces the previous output instead of mixing shard counts
     old = join(out, "docs")

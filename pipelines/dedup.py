@@ -39,7 +39,6 @@ from pathlib import Path
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
-from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.window import GlobalWindows
 
 from curate.dedup.cluster import large_star, rank_key, representatives, small_star
@@ -49,6 +48,7 @@ from curate.dedup.minhash import (DedupConfig, band_keys, bucket_pairs, estimate
 from curate.dedup.normalize import shingle_hashes
 from curate.document import Document, DocumentFormatError, DocumentWriter, read_documents
 from curate.sources import SourceError
+from pipelines.runner import add_runner_args, pipeline_options
 from pipelines.fileio import expand, get, join, local_copy, put
 
 NAMESPACE = "curate"
@@ -420,9 +420,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--rounds", type=int, default=8, help="large-star/small-star rounds")
     ap.add_argument("--shards", type=int, default=0,
                     help="output Parquet shards (default: one per 256 MB of input, so a shard fits a worker)")
-    ap.add_argument("--runner", default="DirectRunner")
-    ap.add_argument("--workers", type=int, default=1, help="DirectRunner processes")
     ap.add_argument("-q", "--quiet", action="store_true")
+    add_runner_args(ap, workers=1)
     return ap
 
 
@@ -432,11 +431,7 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     cfg = DedupConfig(threshold=args.threshold, containment=args.containment, template_docs=args.template_docs)
     inputs, against = expand(args.input), expand(args.against) if args.against else []
     out = args.out
-    opts = ["--runner", args.runner]
-    if args.runner in ("DirectRunner", "direct"):
-        opts += ([f"--direct_num_workers={args.workers}", "--direct_running_mode=multi_processing"]
-                 if args.workers > 1 else ["--direct_running_mode=in_memory"])
-    p = test_pipeline or beam.Pipeline(options=PipelineOptions(opts + beam_args))
+    p = test_pipeline or beam.Pipeline(options=pipeline_options(args, beam_args))
     shards = args.shards or auto_shards(inputs + against)
     summaries, histogram, unconverged = build(p, inputs, against, out, cfg, args.scope, args.rounds, shards)
     # the job's small results go to OUT through Beam's FileSystems (a worker

@@ -34,7 +34,6 @@ import apache_beam as beam
 from apache_beam.io.filesystem import BeamIOError, CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
-from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.window import GlobalWindows
 
 from curate.annotate import FilterStage, StageConfig
@@ -62,6 +61,7 @@ from curate.sources import (
 )
 from curate.stats import Counters, summary_table
 from pipelines.fileio import get, put
+from pipelines.runner import add_runner_args, pipeline_options
 
 NAMESPACE = "curate"
 
@@ -257,14 +257,8 @@ def _parser() -> argparse.ArgumentParser:
     job.add_argument("--retries", type=int, default=5, help="retries per remote file (consecutive failures)")
     job.add_argument("--backoff", type=float, default=1.0, help="first retry wait in seconds (doubles each time)")
     job.add_argument("--source", default="", help="source name on documents (default: from file names)")
-    run = ap.add_argument_group("runner")
-    run.add_argument("--runner", default="DirectRunner", help="DirectRunner, DataflowRunner, PortableRunner, ...")
-    run.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="DirectRunner processes")
-    run.add_argument("--project", help="Dataflow: GCP project")
-    run.add_argument("--region", help="Dataflow: region")
-    run.add_argument("--temp", help="Dataflow: temp/staging location (gs://...)")
-    run.add_argument("--job-endpoint", help="PortableRunner: job service (host:port), e.g. a Flink/Spark job server")
-    run.add_argument("-q", "--quiet", action="store_true")
+    job.add_argument("-q", "--quiet", action="store_true")
+    add_runner_args(ap)
     return ap
 
 
@@ -278,24 +272,6 @@ def resolve_inputs(args) -> list[str]:
     for crawl in resolve_crawls(args.crawl, args.cc_base):
         locations += list_files(crawl, args.cc_base, kind=args.source_kind, files=args.files, seed=args.seed)
     return sorted(set(locations))
-
-
-def pipeline_options(args, beam_args: list[str]) -> PipelineOptions:
-    opts = ["--runner", args.runner]
-    if args.runner in ("DirectRunner", "direct"):
-        if args.workers > 1:
-            opts += [f"--direct_num_workers={args.workers}", "--direct_running_mode=multi_processing"]
-        else:
-            opts += ["--direct_running_mode=in_memory"]
-    elif args.runner == "DataflowRunner":
-        for flag, value in (("--project", args.project), ("--region", args.region), ("--temp_location", args.temp)):
-            if value:
-                opts += [flag, value]
-    elif args.runner == "PortableRunner":
-        if not args.job_endpoint:
-            raise SourceError("PortableRunner needs --job-endpoint host:port")
-        opts += ["--job_endpoint", args.job_endpoint, "--environment_type", "LOOPBACK"]
-    return PipelineOptions(opts + beam_args)
 
 
 def _done_keys(out: str) -> set[str]:

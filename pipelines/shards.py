@@ -41,7 +41,7 @@ from curate.shards import assemble_parts, write_part
 from curate.shards_cli import add_build_args, config_from_args
 from curate.sources import SourceError
 from curate.tokenizer import Tokenizer
-from pipelines.filter import pipeline_options
+from pipelines.runner import add_runner_args, pipeline_options
 
 NAMESPACE = "curate"
 
@@ -103,13 +103,7 @@ def build(p: beam.Pipeline, plan: BuildPlan) -> None:
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="pipelines.shards", description=__doc__.split("\n\n")[0])
     add_build_args(ap)
-    run = ap.add_argument_group("runner")
-    run.add_argument("--runner", default="DirectRunner", help="DirectRunner, PortableRunner, ...")
-    run.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="DirectRunner processes")
-    run.add_argument("--project", help="Dataflow: GCP project")
-    run.add_argument("--region", help="Dataflow: region")
-    run.add_argument("--temp", help="Dataflow: temp/staging location (gs://...)")
-    run.add_argument("--job-endpoint", help="PortableRunner: job service (host:port)")
+    add_runner_args(ap)
     return ap
 
 

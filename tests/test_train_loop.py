@@ -72,11 +72,11 @@ def test_peak_flops_table():
 
 
 def test_overrides_are_typed_and_unknown_keys_rejected():
-    cfg = apply_overrides(TrainConfig.preset("tiny"), ["--lr=3e-4", "--model.n_layer=2", "--compile=false",
+    cfg = apply_overrides(TrainConfig.from_preset("tiny"), ["--lr=3e-4", "--model.n_layer=2", "--compile=false",
                                                        "--model.local_window=None", "--max_steps=2e3"])
     assert (cfg.lr, cfg.model.n_layer, cfg.compile, cfg.model.local_window, cfg.max_steps) == \
         (3e-4, 2, False, None, 2000)
-    assert TrainConfig.preset("tiny").model.n_layer == 4  # the preset itself is untouched
+    assert TrainConfig.from_preset("tiny").model.n_layer == 4  # the preset itself is untouched
     for bad, message in [(["--nope=1"], "unknown option --nope"),
                          (["--model.n_layers=2"], r"did you mean --model.n_layer\?"),
                          (["--lr=fast"], "--lr takes a number"),
@@ -88,7 +88,7 @@ def test_overrides_are_typed_and_unknown_keys_rejected():
         with pytest.raises(ConfigError, match=message):
             apply_overrides(TrainConfig(), bad)
     with pytest.raises(ConfigError, match="unknown preset"):
-        TrainConfig.preset("gigantic")
+        TrainConfig.from_preset("gigantic")
 
 
 def test_cli_errors_are_one_line(tiny_manifest, tmp_path, capsys):  # noqa: F811
@@ -199,3 +199,12 @@ def test_ddp_two_processes_match_one(tiny_manifest, tmp_path):  # noqa: F811
         assert torch.allclose(a["model"][k], b["model"][k], atol=1e-5), k
     la, lb = [r["loss"] for r in records(one)], [r["loss"] for r in records(two)]
     assert la == pytest.approx(lb, abs=1e-5)
+
+
+def test_config_defaults_are_plain_values():
+    """A dataclass field and a classmethod of one name once made the field's default a bound method."""
+    import json
+
+    cfg = TrainConfig()
+    assert cfg.preset == "tiny"
+    json.dumps(cfg.to_dict())

@@ -7,7 +7,7 @@ with the paper's learning rates and batch sizes (in tokens) and its schedule
 all). Any field can then be overridden from the command line; model fields sit
 under ``model.``:
 
->>> cfg = apply_overrides(TrainConfig.preset("tiny"), ["--lr=3e-4", "--model.n_layer=2", "--compile"])
+>>> cfg = apply_overrides(TrainConfig.from_preset("tiny"), ["--lr=3e-4", "--model.n_layer=2", "--compile"])
 >>> cfg.lr, cfg.model.n_layer, cfg.compile
 (0.0003, 2, True)
 >>> apply_overrides(cfg, ["--model.n_layers=1"])
@@ -61,10 +61,10 @@ class TrainConfig:
     threads: int = 0              # CPU threads for torch; 0 = torch's default (one per core)
 
     @classmethod
-    def preset(cls, name: str) -> "TrainConfig":
+    def from_preset(cls, name: str) -> "TrainConfig":
         """A named run preset.
 
-        >>> TrainConfig.preset("small").batch_tokens, TrainConfig.preset("small").lr
+        >>> TrainConfig.from_preset("small").batch_tokens, TrainConfig.from_preset("small").lr
         (524288, 0.0006)
         """
         key = name.lower()

@@ -527,7 +527,7 @@ def resolve(args: argparse.Namespace, overrides: list[str]) -> tuple[TrainConfig
         if args.preset and args.preset.lower() != cfg.preset:
             raise ConfigError(f"{out} was trained with --preset {cfg.preset}, not {args.preset}")
     else:
-        cfg = TrainConfig.preset(args.preset or "tiny")
+        cfg = TrainConfig.from_preset(args.preset or "tiny")
     cfg = apply_overrides(cfg, overrides)
 
     from curate.mixture import load_manifest
@@ -553,7 +553,7 @@ def resolve(args: argparse.Namespace, overrides: list[str]) -> tuple[TrainConfig
 
 def _options_help() -> str:
     """Every config field with the tiny preset's value, for --help."""
-    tiny = TrainConfig.preset("tiny").to_dict()
+    tiny = TrainConfig.from_preset("tiny").to_dict()
     model = tiny.pop("model")
     tiny.pop("manifest")
     tiny.pop("preset")

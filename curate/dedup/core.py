@@ -57,7 +57,7 @@ import numpy as np
 import xxhash
 
 from curate.dedup.cluster import quality_of, representatives
-from curate.dedup.minhash import (DedupConfig, estimate, exact_containment, host_key, is_duplicate, needs_exact,
+from curate.dedup.minhash import (DedupConfig, estimate, host_key, is_duplicate, needs_exact,
                                   site_templates, template_containment,
                                   sketch_shingles)
 from curate.dedup.normalize import shingle_batch, shingle_hashes, word_tokens
