@@ -19,8 +19,8 @@ the largest unit is one component's edge list (a component is a set of pages
 that copy each other, typically a handful; a template shared by a whole site
 makes a large one, which is still edges, 5 numbers each, on one worker).
 The one-machine path (``curate.dedup.dedup_documents``) runs the same rules
-with numpy and union-find; ``tests/test_dedup.py`` checks both give the same
-clusters. Star rounds are unrolled (``--rounds``, default 8: each round at
+with numpy and the same representatives function; ``tests/test_dedup.py``
+checks both give the same clusters. Star rounds are unrolled (``--rounds``, default 8: each round at
 least halves the longest path in practice); a final check counts nodes that
 are still not attached to their component's root and the job exits 1 if any,
 asking for more rounds, rather than writing wrong clusters.

@@ -2,8 +2,8 @@
 
 One machine: :func:`dedup_documents` on a list, :func:`dedup_files` streaming
 over files (what ``curate dedup`` runs; memory bounded by ~0.8 KB per
-document, not by the text), both numpy band buckets + union-find. At
-scale: ``pipelines/dedup.py`` (Beam), which calls the same functions and gives
+document, not by the text), both numpy band buckets, then
+:func:`curate.dedup.cluster.representatives`. At scale: ``pipelines/dedup.py`` (Beam), which calls the same functions and gives
 the same clusters. See :mod:`curate.dedup.core` for the stages and
 :class:`DedupConfig` for the measured parameter choices.
 

@@ -1,15 +1,15 @@
-"""Who is a copy of whom: connected components over verified pairs (union-find
-here, star rounds for Beam), then the representatives inside each component.
+"""Who is a copy of whom: the Beam job's connected components (star rounds),
+and the representatives inside each component (both paths).
 
-Nodes are ordered by a *rank key* ``(0 if reference else 1, -quality, id)`` so
-that the smallest node of a component is its representative: a reference
-document first (it is kept elsewhere, e.g. WebText), then the highest quality
-score, then the smallest id. Both algorithms below return, for every node, the
-smallest node of its component, so they agree by construction.
+Nodes are ordered by a *rank key* ``(0 if reference else 1, -quality, id)``:
+a reference document first (it is kept elsewhere, e.g. WebText), then the
+highest quality score, then the smallest id. Star rounds label every node
+with the smallest node of its component; :func:`representatives` then decides,
+inside a component, which nodes are removed and for which kept node. The
+one-machine path needs no components: it runs :func:`representatives` on all
+its edges at once, which gives the same answer because the function never
+looks across components.
 
->>> uf = UnionFind(4); uf.union(2, 3); uf.union(3, 1)
->>> [uf.find(i) for i in range(4)]
-[0, 1, 1, 1]
 >>> sorted(star_components([("b", "c"), ("c", "d")]).items())
 [('b', 'b'), ('c', 'b'), ('d', 'b')]
 """
@@ -18,8 +18,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from typing import Any, Hashable, Iterable
-
-import numpy as np
 
 
 def rank_key(doc_id: str, quality: Any = None, reference: bool = False) -> tuple:
@@ -38,34 +36,6 @@ def quality_of(value: Any) -> float:
     except (TypeError, ValueError):
         return 0.0
     return q if q == q else 0.0  # NaN -> 0
-
-
-class UnionFind:
-    """Union-find over 0..n-1 whose root is always the smallest index of its set.
-
-    With nodes indexed in rank-key order that makes the root the representative.
-    """
-
-    def __init__(self, n: int):
-        self.parent = np.arange(n, dtype=np.int64)
-
-    def find(self, x: int) -> int:
-        p = self.parent
-        root = x
-        while p[root] != root:
-            root = p[root]
-        while p[x] != root:  # path compression
-            p[x], x = root, p[x]
-        return int(root)
-
-    def union(self, a: int, b: int) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            lo, hi = (ra, rb) if ra < rb else (rb, ra)
-            self.parent[hi] = lo
-
-    def roots(self) -> np.ndarray:
-        return np.array([self.find(i) for i in range(len(self.parent))], dtype=np.int64)
 
 
 # --------------------------------------------------------------- star rounds
