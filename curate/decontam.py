@@ -155,7 +155,7 @@ class Decontaminator:
         self.ignored = np.zeros(len(keys), dtype=bool)  # frequent in training data
         self.counters = Counters()
         self._counted = False
-        self._report = _empty_report(names)
+        self._report = empty_report(names)
 
     @classmethod
     def build(cls, benchmarks: dict[str, Sequence[str]], config: DecontamConfig | None = None) -> "Decontaminator":
@@ -197,12 +197,10 @@ class Decontaminator:
         """
         freq = np.zeros(len(self.keys), dtype=np.int64)
         for d in docs:
-            pos, rows = self._lookup(ngram_hashes(tokens(d.text)[0], self.config.n))
-            if len(rows):
-                # a key may repeat (same n-gram in two benchmarks): count all its rows
-                for r in np.unique(self.keys[rows]):
-                    lo, hi = np.searchsorted(self.keys, r), np.searchsorted(self.keys, r, "right")
-                    freq[lo:hi] += 1
+            # a key may repeat (same n-gram in two benchmarks): count all its rows
+            for r in self.hit_keys(d):
+                lo, hi = np.searchsorted(self.keys, r), np.searchsorted(self.keys, r, "right")
+                freq[lo:hi] += 1
         self.ignored = freq > self.config.max_doc_freq
         self._counted = True
         n = int(len(np.unique(self.keys[self.ignored])))
@@ -314,7 +312,7 @@ class Decontaminator:
     def take_report(self) -> dict:
         """The raw per-benchmark report so far, then start a new one (for partial reports on Beam)."""
         raw = self._report
-        self._report = _empty_report(self.names)
+        self._report = empty_report(self.names)
         return raw
 
     def ignore(self, frequent_keys: Iterable[int]) -> None:
@@ -324,18 +322,19 @@ class Decontaminator:
 
     def hit_keys(self, doc: Document) -> np.ndarray:
         """Distinct benchmark n-gram hashes in ``doc``: its contribution to pass 1's document counts."""
-        pos, rows = self._lookup(ngram_hashes(tokens(doc.text)[0], self.config.n))
+        _, rows = self._lookup(ngram_hashes(tokens(doc.text)[0], self.config.n))
         return np.unique(self.keys[rows])
 
 
-def _empty_report(names: Iterable[str]) -> dict:
+def empty_report(names: Iterable[str]) -> dict:
+    """A raw report with a zero row for each benchmark."""
     return {n: {"docs_touched": 0, "docs_dropped": 0, "chars_removed": 0, "ngrams": Counter()} for n in names}
 
 
 def merge_reports(a: dict, b: dict) -> dict:
     """Two raw reports (from ``take_report``) added together; ``a`` is updated and returned."""
     for name, rep in b.items():
-        mine = a.setdefault(name, {"docs_touched": 0, "docs_dropped": 0, "chars_removed": 0, "ngrams": Counter()})
+        mine = a.setdefault(name, empty_report([name])[name])
         for k in ("docs_touched", "docs_dropped", "chars_removed"):
             mine[k] += rep[k]
         mine["ngrams"].update(rep["ngrams"])

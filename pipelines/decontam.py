@@ -35,9 +35,10 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import GlobalWindows
 
-from curate.decontam import (BenchmarkError, DecontamConfig, Decontaminator, load_benchmarks,
+from curate.decontam import (BenchmarkError, DecontamConfig, Decontaminator, empty_report, load_benchmarks,
                              merge_reports, summarize_report)
 from curate.document import DocumentWriter
+from curate.stats import Counters
 from curate.sources import SourceError
 from pipelines.dedup import ReadDocsFn, auto_shards
 from pipelines.runner import add_runner_args, pipeline_options
@@ -64,16 +65,16 @@ class CleanFn(beam.DoFn):
         self.dec = dec
 
     def setup(self):
-        self._ignored = None
+        self._ignoring = False
 
     def start_bundle(self):
         self.dec.take_report()
-        self.dec.counters = type(self.dec.counters)()
+        self.dec.counters = Counters()
 
     def process(self, doc, frequent):
-        if self._ignored is None:  # the side input is the same for the whole job
+        if not self._ignoring:  # the side input is the same for the whole job
             self.dec.ignore(frequent)
-            self._ignored = True
+            self._ignoring = True
         self.dec.counters.inc("docs")
         out = self.dec.clean_document(doc)
         if out is not None:
@@ -142,9 +143,9 @@ def build(p: beam.Pipeline, inputs: list[str], dec: Decontaminator, out: str, sh
     names = dec.names
 
     def write_report(acc, path=join(out, "report.json")):
-        report, counts = acc
-        for n in names:  # benchmarks nothing collided with still get their row
-            report.setdefault(n, {"docs_touched": 0, "docs_dropped": 0, "chars_removed": 0, "ngrams": {}})
+        # benchmarks nothing collided with still get their (zero) row
+        report = merge_reports(empty_report(names), acc[0])
+        counts = acc[1]
         put(path, (json.dumps({"benchmarks": summarize_report(report, top), "counters": counts},
                               indent=1, sort_keys=True) + "\n").encode())
 
