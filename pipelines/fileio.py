@@ -62,8 +62,8 @@ def local_copy(path: str):
     if "://" not in path:
         yield path
         return
-    suffix = "".join(os.path.basename(path).partition(".")[1:]) or ""
-    fd, tmp = tempfile.mkstemp(suffix="." + suffix.lstrip(".") if suffix else "")
+    _, dot, rest = os.path.basename(path).partition(".")
+    fd, tmp = tempfile.mkstemp(suffix=dot + rest)  # ".jsonl.gz", ".parquet", or ""
     try:
         with os.fdopen(fd, "wb") as out, FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as src:
             shutil.copyfileobj(src, out, 1 << 20)

@@ -31,6 +31,7 @@ import json
 import os
 import shutil
 import sys
+from pathlib import Path
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -90,7 +91,8 @@ class AssembleFn(beam.DoFn):
 
 def build(p: beam.Pipeline, plan: BuildPlan) -> None:
     """Add the encode and assemble stages for ``plan.pending`` to ``p``."""
-    work = [(name, i, path) for name in plan.pending for i, path in enumerate(plan.files[name])]
+    # absolute input paths: workers may run in another directory
+    work = [(name, i, os.path.abspath(path)) for name in plan.pending for i, path in enumerate(plan.files[name])]
     (p
      | "Files" >> beam.Create(work)
      # spread the files over workers instead of keeping Create's single bundle
@@ -115,10 +117,9 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
                           "not an object store URL (mount the bucket, or copy the shards afterwards)")
     config = config_from_args(args)
     log = (lambda m: None) if args.quiet else (lambda m: print(f"shards: {m}", file=sys.stderr, flush=True))
-    plan = prepare(config, args.out, tokenizer_path=args.tokenizer, log=log)
-    # absolute paths: workers may run in another directory
-    plan.out = plan.out.resolve()
-    plan.files = {k: [os.path.abspath(f) for f in v] for k, v in plan.files.items()}
+    # an absolute output folder: workers may run in another directory (the
+    # manifest lists shard paths relative to it, so nothing else changes)
+    plan = prepare(config, Path(args.out).resolve(), tokenizer_path=args.tokenizer, log=log)
     if plan.pending:
         n_files = sum(len(plan.files[n]) for n in plan.pending)
         log(f"{len(plan.pending)} source(s) to write ({', '.join(plan.pending)}), {n_files} input file(s); "
@@ -127,9 +128,6 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
         build(p, plan)
         p.run().wait_until_finish()
         shutil.rmtree(plan.out / "_parts", ignore_errors=True)
-    # the manifest lists inputs as given, like the one-machine build
-    plan.files = {s.name: s.files() for s in config.sources}
-    plan.out = type(plan.out)(args.out)
     manifest = write_manifest(plan)
     if not args.quiet:
         print(format_table(manifest["epochs_table"], config.budget_tokens, config.max_epochs))
