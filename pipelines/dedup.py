@@ -8,7 +8,7 @@ Stages (each a thin DoFn over a ``curate.dedup`` function)::
     read -> URL: CombinePerKey(newest capture) -> join -> URL winners
          -> exact: CombinePerKey(best rank key per normalised-text hash) -> join -> leaders
          -> signatures (curate.dedup.minhash.signatures, batched per bundle) -> band keys -> GroupByKey
-         -> pairs per bucket (bucket_pairs, estimate) -> [exact containment check: join shingles]
+         -> pairs per bucket (bucket_pairs, estimate) -> [exact containment check: join shingles, site templates]
          -> verified edges -> R x (large-star, small-star) rounds, each a GroupByKey
          -> edges grouped by component -> representatives (curate.dedup.cluster, as on one machine)
          -> node -> representative -> joined back: leader -> URL winner -> document
@@ -187,14 +187,14 @@ class BucketPairsFn(beam.DoFn):
 
 
 class ExactCheckFn(beam.DoFn):
-    """(pair, both texts, the host's site template or None) -> an edge when the exact containment rule holds."""
+    """(pair, both shingle sets, the host's site template or None) -> an edge when the exact containment rule holds."""
 
     def __init__(self, cfg: DedupConfig):
         self.cfg = cfg
 
     def process(self, element):
-        (a, b, sa, sb, _, _), ta, tb, template = element
-        c = template_containment(shingle_hashes(ta, self.cfg.ngram), shingle_hashes(tb, self.cfg.ngram), template)
+        (a, b, sa, sb, _, _), set_a, set_b, template = element
+        c = template_containment(set_a, set_b, template)
         _count("dedup:exact_containment_checks")
         if is_duplicate(0.0, c, sa, sb, self.cfg):
             yield a, b, False, sa, sb
@@ -323,22 +323,27 @@ def build(p, inputs: list[str], against: list[str], out: str, cfg: DedupConfig, 
     found = buckets | "Pairs" >> beam.ParDo(BucketPairsFn(cfg, scope)).with_outputs("check", main="edges")
     texts = nodes | "NodeText" >> beam.Map(lambda kv: (kv[0], kv[1].text))
     checks = found.check | "DistinctChecks" >> beam.Distinct()
-    with_a = ({"p": checks | "KeyA" >> beam.Map(lambda c: (c[0], c)), "t": texts} | "JoinA" >> beam.CoGroupByKey()
-              | "TextA" >> beam.FlatMap(lambda kv: [(c[1], (c, kv[1]["t"][0])) for c in kv[1]["p"]]))
-    with_texts = ({"p": with_a, "t": texts} | "JoinB" >> beam.CoGroupByKey()
-                  | "TextB" >> beam.FlatMap(lambda kv: [(c, ta, kv[1]["t"][0]) for c, ta in kv[1]["p"]]))
+    # each checked page is shingled once; its shingles serve the site template
+    # and every containment check it is in
+    node_sets = (({"h": checks | "CheckedNodes" >> beam.FlatMap(lambda c: [(c[0], c[4]), (c[1], c[5])])
+                   | "DistinctNodes" >> beam.Distinct(), "t": texts})
+                 | "NodeJoin" >> beam.CoGroupByKey()
+                 | "NodeShingles" >> beam.FlatMap(lambda kv, n=cfg.ngram: [
+                     (kv[0], (kv[1]["h"][0], shingle_hashes(kv[1]["t"][0], n)))] if kv[1]["h"] else []))
+    shingles = node_sets | "Shingles" >> beam.Map(lambda kv: (kv[0], kv[1][1]))
+    with_a = ({"p": checks | "KeyA" >> beam.Map(lambda c: (c[0], c)), "s": shingles} | "JoinA" >> beam.CoGroupByKey()
+              | "SetsA" >> beam.FlatMap(lambda kv: [(c[1], (c, kv[1]["s"][0])) for c in kv[1]["p"]]))
+    with_sets = ({"p": with_a, "s": shingles} | "JoinB" >> beam.CoGroupByKey()
+                 | "SetsB" >> beam.FlatMap(lambda kv: [(c, sa, kv[1]["s"][0]) for c, sa in kv[1]["p"]]))
     # site templates: per host, the shingles shared by template_docs of its checked
     # pages (curate.dedup.minhash.site_templates, the same pages as on one machine)
-    templates = (({"h": checks | "CheckedNodes" >> beam.FlatMap(lambda c: [(c[0], c[4]), (c[1], c[5])])
-                   | "WithHost" >> beam.Filter(lambda kv: kv[1] != 0) | "DistinctNodes" >> beam.Distinct(),
-                   "t": texts})
-                 | "HostJoin" >> beam.CoGroupByKey()
-                 | "HostShingles" >> beam.FlatMap(
-                     lambda kv, n=cfg.ngram: [(h, (kv[0], shingle_hashes(kv[1]["t"][0], n))) for h in kv[1]["h"]])
+    templates = (node_sets
+                 | "WithHost" >> beam.Filter(lambda kv: kv[1][0] != 0)
+                 | "HostShingles" >> beam.Map(lambda kv: (kv[1][0], (kv[0], kv[1][1])))
                  | "ByHost" >> beam.GroupByKey()
                  | "Template" >> beam.FlatMap(lambda kv, k=cfg.template_docs: list(site_templates(
                      {node: arr for node, arr in kv[1]}, {node: kv[0] for node, _ in kv[1]}, k).items())))
-    same_host = with_texts | "SameHost" >> beam.Partition(
+    same_host = with_sets | "SameHost" >> beam.Partition(
         lambda e, _: 0 if (cfg.template_docs and e[0][4] and e[0][4] == e[0][5]) else 1, 2)
     checked = (((({"p": same_host[0] | "KeyHost" >> beam.Map(lambda e: (e[0][4], e)), "t": templates})
                  | "TemplateJoin" >> beam.CoGroupByKey()
