@@ -129,8 +129,10 @@ def run_datatrove(path: str) -> dict:
 
 
 def _worker(kind: str, path: str) -> None:
+    from curate.progress import rss_mb
+
     result = run_ours(path) if kind == "ours" else run_datatrove(path)
-    self_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    self_rss = rss_mb()  # this process's own peak (ru_maxrss would carry the parent's across exec)
     child_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     result["peak_rss_mb"] = max(self_rss, child_rss)
     print(json.dumps(result))

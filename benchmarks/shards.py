@@ -12,7 +12,6 @@ tokens/s for tokenisation) and the peak RSS.
 from __future__ import annotations
 
 import argparse
-import resource
 import sys
 import tempfile
 import time
@@ -32,6 +31,7 @@ def main(argv=None) -> int:
         return 2
 
     from curate.reference import read_gutenberg, read_jsonl
+    from curate.progress import rss_mb
     from curate.shards import write_source_shards
     from curate.tokenizer import TokenizerConfig, train_tokenizer
 
@@ -66,7 +66,7 @@ def main(argv=None) -> int:
         dt = time.perf_counter() - t0
     tokens = n // args.copies
     print(f"tokenise + write shards: {tokens:,} tokens in {dt:.2f} s = {tokens / dt / 1e6:.2f} M tokens/s")
-    print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    print(f"peak RSS {rss_mb():.0f} MiB")
     del result
 
     # memory flat in the input size: `curate shards build` in a fresh process on
@@ -77,13 +77,14 @@ def main(argv=None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         tok.save(Path(tmp) / "tokenizer.json")
-        for k in (1, 4):
+        for k in (1, 4, 8):
             src = Path(tmp) / f"docs{k}.parquet"
             write_documents(src, (Document(id=f"{c}:{d.id}", text=d.text) for c in range(k) for d in docs))
-            code = ("import resource, sys; from curate.shards_cli import main; "
+            # the child's own peak (VmHWM via rss_mb): ru_maxrss would carry this process's across exec
+            code = ("import sys; from curate.progress import rss_mb; from curate.shards_cli import main; "
                     f"rc = main(['shards', 'build', '--source', 'x={src}:1', '--out', '{tmp}/out{k}', "
                     f"'--tokenizer', '{tmp}/tokenizer.json', '-q']); "
-                    "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024); sys.exit(rc)")
+                    "print(round(rss_mb())); sys.exit(rc)")
             t0 = time.perf_counter()
             out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
             dt = time.perf_counter() - t0

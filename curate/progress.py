@@ -13,7 +13,19 @@ import time
 
 
 def rss_mb() -> float:
-    """Peak resident set size of this process in MiB (Linux reports KiB)."""
+    """Peak resident set size of this process in MiB.
+
+    Read from ``VmHWM`` in /proc/self/status where there is one: Linux keeps
+    ``ru_maxrss`` across exec, so a process started by a large one (a
+    benchmark driver, a notebook) would report its parent's peak.
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 

@@ -37,6 +37,7 @@ import zlib
 from pathlib import Path
 
 import apache_beam as beam
+import numpy as np
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import GlobalWindows
@@ -44,7 +45,7 @@ from apache_beam.transforms.window import GlobalWindows
 from curate.dedup.cluster import large_star, rank_key, representatives, small_star
 from curate.dedup.core import newer, size_bin, sorted_bins, text_key
 from curate.dedup.minhash import (DedupConfig, band_keys, bucket_pairs, estimate, host_key, is_duplicate,
-                                  needs_exact, signatures, site_templates, template_containment)
+                                  needs_exact, signatures, site_counts, template_containment)
 from curate.dedup.normalize import shingle_hashes
 from curate.document import Document, DocumentFormatError, DocumentWriter, read_documents
 from curate.sources import SourceError
@@ -187,14 +188,14 @@ class BucketPairsFn(beam.DoFn):
 
 
 class ExactCheckFn(beam.DoFn):
-    """(pair, both shingle sets, the host's site template or None) -> an edge when the exact containment rule holds."""
+    """(pair, both shingle sets, their site-template counts or None) -> an edge when the exact containment rule holds."""
 
     def __init__(self, cfg: DedupConfig):
         self.cfg = cfg
 
     def process(self, element):
-        (a, b, sa, sb, _, _), set_a, set_b, template = element
-        c = template_containment(set_a, set_b, template)
+        (a, b, sa, sb, _, _), set_a, set_b, counts = element
+        c = template_containment(set_a, set_b, counts, self.cfg.template_docs)
         _count("dedup:exact_containment_checks")
         if is_duplicate(0.0, c, sa, sb, self.cfg):
             yield a, b, False, sa, sb
@@ -335,21 +336,27 @@ def build(p, inputs: list[str], against: list[str], out: str, cfg: DedupConfig, 
               | "SetsA" >> beam.FlatMap(lambda kv: [(c[1], (c, kv[1]["s"][0])) for c in kv[1]["p"]]))
     with_sets = ({"p": with_a, "s": shingles} | "JoinB" >> beam.CoGroupByKey()
                  | "SetsB" >> beam.FlatMap(lambda kv: [(c, sa, kv[1]["s"][0]) for c, sa in kv[1]["p"]]))
-    # site templates: per host, the shingles shared by template_docs of its checked
-    # pages (curate.dedup.minhash.site_templates, the same pages as on one machine)
-    templates = (node_sets
-                 | "WithHost" >> beam.Filter(lambda kv: kv[1][0] != 0)
-                 | "HostShingles" >> beam.Map(lambda kv: (kv[1][0], (kv[0], kv[1][1])))
-                 | "ByHost" >> beam.GroupByKey()
-                 | "Template" >> beam.FlatMap(lambda kv, k=cfg.template_docs: list(site_templates(
-                     {node: arr for node, arr in kv[1]}, {node: kv[0] for node, _ in kv[1]}, k).items())))
-    same_host = with_sets | "SameHost" >> beam.Partition(
-        lambda e, _: 0 if (cfg.template_docs and e[0][4] and e[0][4] == e[0][5]) else 1, 2)
-    checked = (((({"p": same_host[0] | "KeyHost" >> beam.Map(lambda e: (e[0][4], e)), "t": templates})
-                 | "TemplateJoin" >> beam.CoGroupByKey()
-                 | "WithTemplate" >> beam.FlatMap(
-                     lambda kv: [e + ((kv[1]["t"] or [None])[0],) for e in kv[1]["p"]])),
-                same_host[1] | "NoTemplate" >> beam.Map(lambda e: e + (None,)))
+    # site templates: per host, how many of its checked pages hold each shingle
+    # (curate.dedup.minhash.host_counts, the same pages as on one machine); each
+    # check picks up the counts of its first host, then of its second, looked up
+    # for its own two pages only, so no element carries a whole host's counts
+    host_counts = (node_sets
+                   | "WithHost" >> beam.Filter(lambda kv: kv[1][0] != 0)
+                   | "HostShingles" >> beam.Map(lambda kv: (kv[1][0], kv[1][1]))
+                   | "ByHost" >> beam.GroupByKey()
+                   | "HostCounts" >> beam.Map(lambda kv: (kv[0], np.unique(np.concatenate(list(kv[1])),
+                                                                         return_counts=True))))
+    templated = with_sets | "Templated" >> beam.Partition(
+        lambda e, _: 0 if (cfg.template_docs and e[0][4] and e[0][5]) else 1, 2)
+    first = ({"p": templated[0] | "KeyHostA" >> beam.Map(lambda e: (e[0][4], e)), "c": host_counts}
+             | "CountsJoinA" >> beam.CoGroupByKey()
+             | "CountsA" >> beam.FlatMap(lambda kv: [(e[0][5], (e, (kv[1]["c"] or [None])[0])) for e in kv[1]["p"]]))
+    checked = (((({"p": first, "c": host_counts})
+                 | "CountsJoinB" >> beam.CoGroupByKey()
+                 | "CountsB" >> beam.FlatMap(lambda kv: [
+                     e + (site_counts(e[1], e[2], e[0][4], e[0][5], {e[0][4]: ca, kv[0]: (kv[1]["c"] or [None])[0]}),)
+                     for e, ca in kv[1]["p"]])),
+                templated[1] | "NoTemplate" >> beam.Map(lambda e: e + (None,)))
                | "AllChecks" >> beam.Flatten()
                | "ExactCheck" >> beam.ParDo(ExactCheckFn(cfg)))
     verified = ((found.edges, checked) | "AllEdges" >> beam.Flatten()

@@ -179,6 +179,10 @@ def test_copycat_s3_pairs_recall():
     r = eval_copycat(DedupConfig())
     assert r["recall"] >= 0.95, r
     assert r["pair_precision_vs_exact"] >= 0.99, r
+    # the benchmark's S3 is the dataset's own: it reproduces every labelled score
+    assert r["s3_reproduced_max_error"] < 1e-9, r
+    # measured 0.9822 (4 of 225 removals wrong); 0.939 with one host's template only
+    assert r["removal_precision"] >= 0.98, r
 
 
 def test_gutenberg_editions_cluster_exactly():
@@ -296,7 +300,12 @@ def test_beam_pipeline_gives_the_same_clusters_as_one_machine(tmp_path):
     cc = copycat_docs()[0]
     # the pages of CopyCat's busiest news site share their navigation: site templates matter there
     site = Counter(urlsplit(d.url).hostname for d in cc).most_common(2)[1][0]
-    docs = clough_docs() + cc[:40] + [d for d in cc[40:] if urlsplit(d.url).hostname == site]
+    # and sites of one network share theirs across hosts (one Q&A network, one
+    # forum provider, one owner's news sites): templates counted over both hosts
+    network = ("stackexchange.com", "forumotion.", "cheezburger.com", "pal-item.com", "thedailyjournal.com")
+    host = {d.id: urlsplit(d.url).hostname for d in cc}
+    net = [d for d in cc[40:] if any(n in host[d.id] for n in network)]
+    docs = (clough_docs() + cc[:40] + [d for d in cc[40:] if host[d.id] == site] + net)
     for k, d in enumerate(docs):                      # quality scores, so the representative rule matters
         d.metadata["quality"] = round((k * 37 % 11) / 10, 1)
     docs += [Document(id="url-old", text=PROSE, url="http://p/", created="2019"),
@@ -307,10 +316,17 @@ def test_beam_pipeline_gives_the_same_clusters_as_one_machine(tmp_path):
     write_documents(tmp_path / "ref.jsonl", refs)
     mem = dedup_documents(docs, against=refs)
     no_templates = dedup_documents(docs, DedupConfig(template_docs=0), against=refs)
-    assert mem.counters["dedup:site_templates"] >= 1
+    assert mem.counters["dedup:template_hosts"] >= 1
     assert ({d.id: d.metadata["cluster"] for d in mem.docs} != {d.id: d.metadata["cluster"] for d in no_templates.docs})
     local = {d.id: (d.metadata["cluster"], d.metadata["duplicate"], d.metadata.get("duplicate_reason"))
              for d in mem.docs}
+    # a network page is removed, if at all, for a page of its own host (its
+    # canonical-link partner): before templates spanned hosts, four of them
+    # pointed at another site's page that shares only the navigation
+    removed_net = [d for d in mem.docs if d.id in host and any(n in host[d.id] for n in network)
+                   and d.metadata["duplicate"]]
+    assert len(removed_net) >= 5
+    assert all(host[d.id] == host[d.metadata["cluster"]] for d in removed_net)
     stats = run(["--input", str(tmp_path / "in.parquet"), "--against", str(tmp_path / "ref.jsonl"),
                  "--out", str(tmp_path / "beam"), "--shards", "2", "--rounds", "4", "-q"])
     beam = {d.id: (d.metadata["cluster"], d.metadata["duplicate"], d.metadata.get("duplicate_reason"))

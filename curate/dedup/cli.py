@@ -91,8 +91,9 @@ def add_dedup_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--containment", type=float, default=0.4,
                    help="share of the smaller document found in the larger (0.4; 1.1 turns the rule off)")
     p.add_argument("--template-docs", type=int, default=4,
-                   help="same-host containment ignores shingles shared by this many of the host's checked "
-                        "pages, the site's navigation (4; 0 turns it off)")
+                   help="containment between pages with URLs ignores shingles held by this many checked pages "
+                        "of their host (both hosts together when they differ): the site's navigation "
+                        "(4; 0 turns it off)")
     p.add_argument("--against", nargs="+", help="reference documents: input near-duplicating them is removed")
     p.add_argument("--scope", choices=["all", "source"], default="all",
                    help="pair documents across sources (all) or within each source only")

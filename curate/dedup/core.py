@@ -58,7 +58,7 @@ import xxhash
 
 from curate.dedup.cluster import quality_of, representatives
 from curate.dedup.minhash import (DedupConfig, estimate, host_key, is_duplicate, needs_exact,
-                                  site_templates, template_containment,
+                                  host_counts, site_counts, template_containment,
                                   sketch_shingles)
 from curate.dedup.normalize import shingle_batch, shingle_hashes, word_tokens
 from curate.document import Document, DocumentWriter, read_documents
@@ -240,8 +240,9 @@ def find_pairs(sigs: np.ndarray, sizes: np.ndarray, cfg: DedupConfig, allowed=No
     hashes} for an array of rows; pairs that only the containment rule could
     join are decided on them (see :func:`needs_exact`), and it is called once,
     for just the rows in such pairs; with ``hosts`` (a host key per row), a
-    same-host pair's containment leaves out that host's template shingles
-    (:func:`curate.dedup.minhash.site_templates` over the checked rows). Memory is O(N) per band plus the candidate
+    pair's containment leaves out its site template (shingles held by
+    ``template_docs`` checked rows of the pair's host or hosts, see
+    :func:`curate.dedup.minhash.template_containment`). Memory is O(N) per band plus the candidate
     pairs: no Python object per (document, band), which is what lets 1M
     documents fit in a few GB (datasketch's MinHashLSH keeps a dict entry per band).
     """
@@ -302,15 +303,15 @@ def find_pairs(sigs: np.ndarray, sizes: np.ndarray, cfg: DedupConfig, allowed=No
         chk = np.concatenate(checks)
         if len(chk):
             sets = shingles(_unique_sorted(np.concatenate([pi[chk], pj[chk]])))
-            templates = {}
+            counts = {}
             if hosts is not None and cfg.template_docs:
-                templates = site_templates(sets, {k: int(hosts[k]) for k in sets}, cfg.template_docs)
-                counters.inc("dedup:site_templates", len(templates))
+                counts = host_counts(sets, {k: int(hosts[k]) for k in sets})
+                counters.inc("dedup:template_hosts", len(counts))
 
             def contained(x: int, y: int) -> float:
-                hx = int(hosts[x]) if hosts is not None else 0
-                same = hx and hx == int(hosts[y])
-                return template_containment(sets[x], sets[y], templates.get(hx) if same else None)
+                site = (site_counts(sets[x], sets[y], int(hosts[x]), int(hosts[y]), counts)
+                        if counts else None)
+                return template_containment(sets[x], sets[y], site, cfg.template_docs)
 
             c[chk] = [contained(int(x), int(y)) for x, y in zip(pi[chk], pj[chk])]
             del sets

@@ -78,13 +78,15 @@ class DedupConfig:
     - ``max_bucket=256``: a band bucket larger than this (shared boilerplate)
       pairs each member with its 256 first members only, bounding the work
       per bucket; identical in the one-machine and Beam paths.
-    - ``template_docs=4``: when both pages of a containment check come from
-      the same host, shingles found in at least this many of that host's
-      checked pages are the site's template (navigation, footers) and do not
-      count towards containment (see :func:`site_templates`). Without it,
-      different articles of one news site or wiki whose text is mostly
-      navigation were "contained" in each other (34 of the 48 CopyCat removals
-      outside a canonical-link pair); 0 turns it off.
+    - ``template_docs=4``: in a containment check between two pages with
+      URLs, shingles found in at least this many checked pages of their host
+      (of both hosts together when they differ) are the site's template
+      (navigation, footers) and do not count towards containment (see
+      :func:`template_containment`). Without it, different articles of one
+      news site or wiki whose text is mostly navigation were "contained" in
+      each other (34 of the 48 CopyCat removals outside a canonical-link
+      pair); counting both hosts catches the template a network of sites
+      shares (11 more CopyCat removals across hosts); 0 turns it off.
     """
 
     num_perm: int = 128
@@ -323,41 +325,72 @@ def host_key(url: str | None) -> int:
     return xxhash.xxh3_64_intdigest(host) or 1
 
 
-def site_templates(sets: dict, hosts: dict, min_docs: int) -> dict[int, np.ndarray]:
-    """host -> sorted shingles found in at least ``min_docs`` of that host's documents.
+def host_counts(sets: dict, hosts: dict) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """host -> (sorted shingles of its documents among ``sets``, how many of them hold each).
 
     ``sets`` maps a node to its sorted unique shingle hashes and ``hosts`` a node
-    to its :func:`host_key`; only hosts with ``min_docs`` documents among
-    ``sets`` have a template. Both dedup paths call this on the same documents:
-    those in a containment check.
+    to its :func:`host_key` (0, no host, is left out). Both dedup paths call this
+    on the same documents: those in a containment check.
 
-    >>> t = site_templates({1: np.array([1, 2, 5]), 2: np.array([1, 2, 6]), 3: np.array([7])},
-    ...                    {1: 9, 2: 9, 3: 9}, min_docs=2)
-    >>> t[9].tolist()
-    [1, 2]
+    >>> c = host_counts({1: np.array([1, 2, 5]), 2: np.array([1, 2, 6]), 3: np.array([7])},
+    ...                 {1: 9, 2: 9, 3: 0})
+    >>> [x.tolist() for x in c[9]], list(c)
+    ([[1, 2, 5, 6], [2, 2, 1, 1]], [9])
     """
     by_host: dict[int, list] = {}
     for node, arr in sets.items():
         h = hosts.get(node, 0)
         if h:
             by_host.setdefault(h, []).append(arr)
-    out = {}
-    for h, arrs in by_host.items():
-        if min_docs <= 0 or len(arrs) < min_docs:
-            continue
-        vals, counts = np.unique(np.concatenate(arrs), return_counts=True)
-        common = vals[counts >= min_docs]
-        if len(common):
-            out[h] = common
-    return out
+    return {h: np.unique(np.concatenate(arrs), return_counts=True) for h, arrs in by_host.items()}
 
 
-def template_containment(a: np.ndarray, b: np.ndarray, template: np.ndarray | None) -> float:
-    """``exact_containment`` with a site template's shingles left out of both sides."""
-    if template is not None and len(template):
-        a = np.setdiff1d(a, template, assume_unique=True)
-        b = np.setdiff1d(b, template, assume_unique=True)
-    return exact_containment(a, b)
+def count_in(arr: np.ndarray, counts: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+    """For each shingle of ``arr``, how many documents of one host hold it (``host_counts``' entry).
+
+    >>> count_in(np.array([1, 3, 6]), (np.array([1, 2, 6]), np.array([4, 1, 2]))).tolist()
+    [4, 0, 2]
+    """
+    if counts is None or not len(counts[0]) or not len(arr):
+        return np.zeros(len(arr), np.int64)
+    vals, n = counts
+    at = np.minimum(np.searchsorted(vals, arr), len(vals) - 1)
+    return np.where(vals[at] == arr, n[at], 0).astype(np.int64)
+
+
+def site_counts(a: np.ndarray, b: np.ndarray, host_a: int, host_b: int, counts: dict) -> tuple:
+    """(counts of ``a``'s shingles, of ``b``'s) over the checked pages of the pair's site(s).
+
+    One host: that host's pages. Two hosts: both hosts' pages together, so a
+    template that a network of sites shares (one owner's news sites, one
+    forum provider's boards, one Q&A network) is found across them. No host on
+    either side: None (no template applies).
+    """
+    if not (host_a and host_b):
+        return None
+    ca, cb = counts.get(host_a), counts.get(host_b) if host_b != host_a else None
+    return count_in(a, ca) + count_in(a, cb), count_in(b, ca) + count_in(b, cb)
+
+
+def template_containment(a: np.ndarray, b: np.ndarray, counts: tuple | None, min_docs: int) -> float:
+    """Exact containment, with the site template left out: shingles that ``min_docs`` or
+    more checked pages of the pair's site(s) hold (``counts`` from :func:`site_counts`).
+
+    The template only vetoes: the result is the smaller of the containment with
+    and without it, because leaving the template out of a page whose template is
+    not in the other page would raise the share of its remaining text found there.
+
+    >>> a, b = np.array([1, 2, 3, 4]), np.array([1, 2, 3, 9])
+    >>> template_containment(a, b, None, 4)
+    0.75
+    >>> template_containment(a, b, (np.array([5, 5, 0, 0]), np.array([5, 5, 0, 1])), 4)
+    0.5
+    """
+    plain = exact_containment(a, b)
+    if counts is None or min_docs <= 0:
+        return plain
+    na, nb = counts
+    return min(plain, exact_containment(a[na < min_docs], b[nb < min_docs]))
 
 
 def bucket_pairs(members: list, cap: int) -> list[tuple]:
