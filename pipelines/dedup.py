@@ -45,7 +45,8 @@ from apache_beam.transforms.window import GlobalWindows
 from curate.dedup.cluster import large_star, rank_key, representatives, small_star
 from curate.dedup.core import newer, size_bin, sorted_bins, text_key
 from curate.dedup.minhash import (DedupConfig, band_keys, bucket_pairs, estimate, host_key, is_duplicate,
-                                  needs_exact, signatures, site_counts, template_containment)
+                                  needs_exact, set_key, shingle_counts, signatures, site_counts,
+                                  template_containment)
 from curate.dedup.normalize import shingle_hashes
 from curate.document import Document, DocumentFormatError, DocumentWriter, read_documents
 from curate.sources import SourceError
@@ -340,12 +341,18 @@ def build(p, inputs: list[str], against: list[str], out: str, cfg: DedupConfig, 
     # (curate.dedup.minhash.host_counts, the same pages as on one machine); each
     # check picks up the counts of its first host, then of its second, looked up
     # for its own two pages only, so no element carries a whole host's counts
-    host_counts = (node_sets
-                   | "WithHost" >> beam.Filter(lambda kv: kv[1][0] != 0)
-                   | "HostShingles" >> beam.Map(lambda kv: (kv[1][0], kv[1][1]))
-                   | "ByHost" >> beam.GroupByKey()
-                   | "HostCounts" >> beam.Map(lambda kv: (kv[0], np.unique(np.concatenate(list(kv[1])),
-                                                                         return_counts=True))))
+    # at most template_pages pages per host, picked by a combiner (no worker
+    # holds a whole host)
+    host_pages = (node_sets
+                  | "WithHost" >> beam.Filter(lambda kv: kv[1][0] != 0)
+                  | "HostShingles" >> beam.Map(lambda kv: (kv[1][0], (set_key(kv[1][1]), kv[1][1]))))
+    if cfg.template_pages > 0:
+        host_pages = host_pages | "TemplatePages" >> beam.combiners.Top.SmallestPerKey(
+            cfg.template_pages, key=lambda t: t[0])
+    else:
+        host_pages = host_pages | "ByHost" >> beam.GroupByKey()
+    host_counts = host_pages | "HostCounts" >> beam.Map(
+        lambda kv: (kv[0], shingle_counts([arr for _, arr in kv[1]])))
     templated = with_sets | "Templated" >> beam.Partition(
         lambda e, _: 0 if (cfg.template_docs and e[0][4] and e[0][5]) else 1, 2)
     first = ({"p": templated[0] | "KeyHostA" >> beam.Map(lambda e: (e[0][4], e)), "c": host_counts}
@@ -428,6 +435,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--threshold", type=float, default=0.8)
     ap.add_argument("--containment", type=float, default=0.4)
     ap.add_argument("--template-docs", type=int, default=4, help="site-template rule (0: off)")
+    ap.add_argument("--template-pages", type=int, default=64,
+                    help="at most this many checked pages of a host count towards its template (0: all)")
     ap.add_argument("--scope", choices=["all", "source"], default="all")
     ap.add_argument("--rounds", type=int, default=8, help="large-star/small-star rounds")
     ap.add_argument("--shards", type=int, default=0,
@@ -440,7 +449,8 @@ def _parser() -> argparse.ArgumentParser:
 def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = None) -> dict:
     """Run the dedup job; returns the stats written to OUT/stats.json."""
     args, beam_args = _parser().parse_known_args(argv)
-    cfg = DedupConfig(threshold=args.threshold, containment=args.containment, template_docs=args.template_docs)
+    cfg = DedupConfig(threshold=args.threshold, containment=args.containment, template_docs=args.template_docs,
+                      template_pages=args.template_pages)
     inputs, against = expand(args.input), expand(args.against) if args.against else []
     out = args.out
     p = test_pipeline or beam.Pipeline(options=pipeline_options(args, beam_args))

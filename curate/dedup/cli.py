@@ -1,6 +1,7 @@
 """CLI handlers: ``curate dedup`` and ``curate decontaminate``.
 
-    curate dedup -i DOCS... -o OUT [--threshold 0.8] [--containment 0.4] [--template-docs 4] [--against REF_DOCS...]
+    curate dedup -i DOCS... -o OUT [--threshold 0.8] [--containment 0.4] [--template-docs 4] [--template-pages 64]
+                 [--against REF_DOCS...]
                  [--scope all|source] [--kept KEPT] [--pairs PAIRS.jsonl]
     curate decontaminate --benchmark FILE... -i DOCS... -o OUT [--report REPORT.json]
 
@@ -40,7 +41,7 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     try:
         cfg = DedupConfig(num_perm=args.num_perm, ngram=args.ngram, bands=args.bands, rows=args.rows,
                           threshold=args.threshold, containment=args.containment,
-                          template_docs=args.template_docs)
+                          template_docs=args.template_docs, template_pages=args.template_pages)
     except ValueError as exc:
         _eprint(f"curate dedup: error: {exc}")
         return 2
@@ -94,6 +95,8 @@ def add_dedup_parser(sub) -> argparse.ArgumentParser:
                    help="containment between pages with URLs ignores shingles held by this many checked pages "
                         "of their host (both hosts together when they differ): the site's navigation "
                         "(4; 0 turns it off)")
+    p.add_argument("--template-pages", type=int, default=64,
+                   help="at most this many checked pages of a host count towards its template (64; 0: all)")
     p.add_argument("--against", nargs="+", help="reference documents: input near-duplicating them is removed")
     p.add_argument("--scope", choices=["all", "source"], default="all",
                    help="pair documents across sources (all) or within each source only")

@@ -305,8 +305,12 @@ def find_pairs(sigs: np.ndarray, sizes: np.ndarray, cfg: DedupConfig, allowed=No
             sets = shingles(_unique_sorted(np.concatenate([pi[chk], pj[chk]])))
             counts = {}
             if hosts is not None and cfg.template_docs:
-                counts = host_counts(sets, {k: int(hosts[k]) for k in sets})
+                host_of = {k: int(hosts[k]) for k in sets}
+                counts = host_counts(sets, host_of, cfg.template_pages)
                 counters.inc("dedup:template_hosts", len(counts))
+                if cfg.template_pages > 0:
+                    pages = Counter(h for h in host_of.values() if h)
+                    counters.inc("dedup:template_hosts_sampled", sum(n > cfg.template_pages for n in pages.values()))
 
             def contained(x: int, y: int) -> float:
                 site = (site_counts(sets[x], sets[y], int(hosts[x]), int(hosts[y]), counts)

@@ -87,6 +87,11 @@ class DedupConfig:
       each other (34 of the 48 CopyCat removals outside a canonical-link
       pair); counting both hosts catches the template a network of sites
       shares (11 more CopyCat removals across hosts); 0 turns it off.
+    - ``template_pages=64``: at most this many checked pages of a host count
+      towards its template (those whose shingle sets hash lowest, the same on
+      both paths): a navigation is on nearly every page, so a sample finds
+      it, and one host's template never needs all its pages on one worker
+      (a wiki can have a million); 0 counts every checked page.
     """
 
     num_perm: int = 128
@@ -101,6 +106,7 @@ class DedupConfig:
     max_bucket: int = 256
     containment_slack: float = 0.2
     template_docs: int = 4
+    template_pages: int = 64
     scheme: str = "affine32"
 
     def __post_init__(self) -> None:
@@ -325,24 +331,42 @@ def host_key(url: str | None) -> int:
     return xxhash.xxh3_64_intdigest(host) or 1
 
 
-def host_counts(sets: dict, hosts: dict) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """host -> (sorted shingles of its documents among ``sets``, how many of them hold each).
+def set_key(arr: np.ndarray) -> int:
+    """A 64-bit key of a shingle set's content: picks a host's template pages the same way on both paths."""
+    return xxhash.xxh3_64_intdigest(np.ascontiguousarray(arr, dtype=np.uint32).tobytes())
+
+
+def shingle_counts(arrs: list) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted shingles of these sets, how many of the sets hold each)."""
+    if not arrs:
+        return np.empty(0, np.uint32), np.empty(0, np.int64)
+    return np.unique(np.concatenate(arrs), return_counts=True)
+
+
+def host_counts(sets: dict, hosts: dict, max_pages: int = 0) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """host -> :func:`shingle_counts` of its documents among ``sets``.
 
     ``sets`` maps a node to its sorted unique shingle hashes and ``hosts`` a node
-    to its :func:`host_key` (0, no host, is left out). Both dedup paths call this
-    on the same documents: those in a containment check.
+    to its :func:`host_key` (0, no host, is left out). With ``max_pages``, only
+    that many of a host's documents count: those with the lowest :func:`set_key`.
+    Both dedup paths call this on the same documents: those in a containment check.
 
     >>> c = host_counts({1: np.array([1, 2, 5]), 2: np.array([1, 2, 6]), 3: np.array([7])},
     ...                 {1: 9, 2: 9, 3: 0})
     >>> [x.tolist() for x in c[9]], list(c)
     ([[1, 2, 5, 6], [2, 2, 1, 1]], [9])
+    >>> int(host_counts({1: np.array([1]), 2: np.array([1]), 3: np.array([1])}, {1: 9, 2: 9, 3: 9}, 2)[9][1][0])
+    2
     """
     by_host: dict[int, list] = {}
     for node, arr in sets.items():
         h = hosts.get(node, 0)
         if h:
             by_host.setdefault(h, []).append(arr)
-    return {h: np.unique(np.concatenate(arrs), return_counts=True) for h, arrs in by_host.items()}
+    if max_pages > 0:
+        by_host = {h: sorted(arrs, key=set_key)[:max_pages] if len(arrs) > max_pages else arrs
+                   for h, arrs in by_host.items()}
+    return {h: shingle_counts(arrs) for h, arrs in by_host.items()}
 
 
 def count_in(arr: np.ndarray, counts: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
