@@ -45,8 +45,8 @@ from curate.dedup.cluster import large_star, rank_key, representatives, small_st
 from curate.dedup.core import newer, size_bin, sorted_bins, text_key
 from curate.dedup.minhash import (DedupConfig, band_keys, bucket_pairs, estimate, host_key, is_duplicate,
                                   needs_exact, set_key, shingle_counts, signatures, site_counts,
-                                  template_containment)
-from curate.dedup.normalize import shingle_hashes
+                                  copy_containment)
+from curate.dedup.normalize import shingle_positions
 from curate.document import Document, DocumentFormatError, DocumentWriter, read_documents
 from curate.sources import SourceError
 from pipelines.runner import add_runner_args, pipeline_options
@@ -188,14 +188,15 @@ class BucketPairsFn(beam.DoFn):
 
 
 class ExactCheckFn(beam.DoFn):
-    """(pair, both shingle sets, their site-template counts or None) -> an edge when the exact containment rule holds."""
+    """(pair, both pages' (shingle set, first positions), their site-template counts or None)
+    -> an edge when the exact containment rule holds (curate.dedup.minhash.copy_containment)."""
 
     def __init__(self, cfg: DedupConfig):
         self.cfg = cfg
 
     def process(self, element):
-        (a, b, sa, sb, _, _), set_a, set_b, counts = element
-        c = template_containment(set_a, set_b, counts, self.cfg.template_docs)
+        (a, b, sa, sb, ha, hb), (set_a, first_a), (set_b, first_b), counts = element
+        c = copy_containment(set_a, first_a, set_b, first_b, counts, self.cfg, bool(ha) and ha == hb)
         _count("dedup:exact_containment_checks")
         if is_duplicate(0.0, c, sa, sb, self.cfg):
             yield a, b, False, sa, sb
@@ -324,27 +325,28 @@ def build(p, inputs: list[str], against: list[str], out: str, cfg: DedupConfig, 
     found = buckets | "Pairs" >> beam.ParDo(BucketPairsFn(cfg, scope)).with_outputs("check", main="edges")
     texts = nodes | "NodeText" >> beam.Map(lambda kv: (kv[0], kv[1].text))
     checks = found.check | "DistinctChecks" >> beam.Distinct()
-    # each checked page is shingled once; its shingles serve the site template
-    # and every containment check it is in
+    # each checked page is shingled once (with where each shingle first occurs,
+    # for its opening); its shingles serve the site template and every
+    # containment check it is in
     node_sets = (({"h": checks | "CheckedNodes" >> beam.FlatMap(lambda c: [(c[0], c[4]), (c[1], c[5])])
                    | "DistinctNodes" >> beam.Distinct(), "t": texts})
                  | "NodeJoin" >> beam.CoGroupByKey()
                  | "NodeShingles" >> beam.FlatMap(lambda kv, n=cfg.ngram: [
-                     (kv[0], (kv[1]["h"][0], shingle_hashes(kv[1]["t"][0], n)))] if kv[1]["h"] else []))
+                     (kv[0], (kv[1]["h"][0], shingle_positions(kv[1]["t"][0], n)))] if kv[1]["h"] else []))
     shingles = node_sets | "Shingles" >> beam.Map(lambda kv: (kv[0], kv[1][1]))
     with_a = ({"p": checks | "KeyA" >> beam.Map(lambda c: (c[0], c)), "s": shingles} | "JoinA" >> beam.CoGroupByKey()
               | "SetsA" >> beam.FlatMap(lambda kv: [(c[1], (c, kv[1]["s"][0])) for c in kv[1]["p"]]))
     with_sets = ({"p": with_a, "s": shingles} | "JoinB" >> beam.CoGroupByKey()
                  | "SetsB" >> beam.FlatMap(lambda kv: [(c, sa, kv[1]["s"][0]) for c, sa in kv[1]["p"]]))
     # site templates: per host, how many of its checked pages hold each shingle
-    # (curate.dedup.minhash.host_counts, the same pages as on one machine); each
-    # check picks up the counts of its first host, then of its second, looked up
-    # for its own two pages only, so no element carries a whole host's counts
-    # at most template_pages pages per host, picked by a combiner (no worker
-    # holds a whole host)
+    # (curate.dedup.minhash.host_counts, the same pages as on one machine), at
+    # most template_pages of them, picked by a combiner (no worker holds a whole
+    # host); each check picks up the counts of its first host, then of its
+    # second, looked up for its own two pages only, so no element carries a
+    # whole host's counts
     host_pages = (node_sets
                   | "WithHost" >> beam.Filter(lambda kv: kv[1][0] != 0)
-                  | "HostShingles" >> beam.Map(lambda kv: (kv[1][0], (set_key(kv[1][1]), kv[1][1]))))
+                  | "HostShingles" >> beam.Map(lambda kv: (kv[1][0], (set_key(kv[1][1][0]), kv[1][1][0]))))
     if cfg.template_pages > 0:
         host_pages = host_pages | "TemplatePages" >> beam.combiners.Top.SmallestPerKey(
             cfg.template_pages, key=lambda t: t[0])
@@ -354,13 +356,13 @@ def build(p, inputs: list[str], against: list[str], out: str, cfg: DedupConfig, 
         lambda kv: (kv[0], shingle_counts([arr for _, arr in kv[1]])))
     templated = with_sets | "Templated" >> beam.Partition(
         lambda e, _: 0 if (cfg.template_docs and e[0][4] and e[0][5]) else 1, 2)
-    first = ({"p": templated[0] | "KeyHostA" >> beam.Map(lambda e: (e[0][4], e)), "c": host_counts}
+    with_host_a = ({"p": templated[0] | "KeyHostA" >> beam.Map(lambda e: (e[0][4], e)), "c": host_counts}
              | "CountsJoinA" >> beam.CoGroupByKey()
              | "CountsA" >> beam.FlatMap(lambda kv: [(e[0][5], (e, (kv[1]["c"] or [None])[0])) for e in kv[1]["p"]]))
-    checked = (((({"p": first, "c": host_counts})
+    checked = (((({"p": with_host_a, "c": host_counts})
                  | "CountsJoinB" >> beam.CoGroupByKey()
                  | "CountsB" >> beam.FlatMap(lambda kv: [
-                     e + (site_counts(e[1], e[2], e[0][4], e[0][5], {e[0][4]: ca, kv[0]: (kv[1]["c"] or [None])[0]}),)
+                     e + (site_counts(e[1][0], e[2][0], e[0][4], e[0][5], {e[0][4]: ca, kv[0]: (kv[1]["c"] or [None])[0]}),)
                      for e, ca in kv[1]["p"]])),
                 templated[1] | "NoTemplate" >> beam.Map(lambda e: e + (None,)))
                | "AllChecks" >> beam.Flatten()
@@ -436,6 +438,9 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--template-docs", type=int, default=4, help="site-template rule (0: off)")
     ap.add_argument("--template-pages", type=int, default=64,
                     help="at most this many checked pages of a host count towards its template (0: all)")
+    ap.add_argument("--opening", type=int, default=50,
+                    help="shingles of the smaller page's opening a partial or same-host containment join needs "
+                         "10%% of (0: off)")
     ap.add_argument("--scope", choices=["all", "source"], default="all")
     ap.add_argument("--rounds", type=int, default=8, help="large-star/small-star rounds")
     ap.add_argument("--shards", type=int, default=0,
@@ -449,7 +454,7 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     """Run the dedup job; returns the stats written to OUT/stats.json."""
     args, beam_args = _parser().parse_known_args(argv)
     cfg = DedupConfig(threshold=args.threshold, containment=args.containment, template_docs=args.template_docs,
-                      template_pages=args.template_pages)
+                      template_pages=args.template_pages, opening=args.opening)
     inputs, against = expand(args.input), expand(args.against) if args.against else []
     out = args.out
     p = test_pipeline or beam.Pipeline(options=pipeline_options(args, beam_args))

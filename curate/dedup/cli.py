@@ -1,7 +1,7 @@
 """CLI handlers: ``curate dedup`` and ``curate decontaminate``.
 
     curate dedup -i DOCS... -o OUT [--threshold 0.8] [--containment 0.4] [--template-docs 4] [--template-pages 64]
-                 [--against REF_DOCS...]
+                 [--opening 50] [--against REF_DOCS...]
                  [--scope all|source] [--kept KEPT] [--pairs PAIRS.jsonl]
     curate decontaminate --benchmark FILE... -i DOCS... -o OUT [--report REPORT.json]
 
@@ -41,7 +41,8 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     try:
         cfg = DedupConfig(num_perm=args.num_perm, ngram=args.ngram, bands=args.bands, rows=args.rows,
                           threshold=args.threshold, containment=args.containment,
-                          template_docs=args.template_docs, template_pages=args.template_pages)
+                          template_docs=args.template_docs, template_pages=args.template_pages,
+                          opening=args.opening)
     except ValueError as exc:
         _eprint(f"curate dedup: error: {exc}")
         return 2
@@ -97,6 +98,9 @@ def add_dedup_parser(sub) -> argparse.ArgumentParser:
                         "(4; 0 turns it off)")
     p.add_argument("--template-pages", type=int, default=64,
                    help="at most this many checked pages of a host count towards its template (64; 0: all)")
+    p.add_argument("--opening", type=int, default=50,
+                   help="a containment join of a page less than half contained, or of two pages of one host, "
+                        "needs 10%% of the smaller page's first N shingles in the larger (50; 0 turns it off)")
     p.add_argument("--against", nargs="+", help="reference documents: input near-duplicating them is removed")
     p.add_argument("--scope", choices=["all", "source"], default="all",
                    help="pair documents across sources (all) or within each source only")

@@ -58,9 +58,9 @@ import xxhash
 
 from curate.dedup.cluster import quality_of, representatives
 from curate.dedup.minhash import (DedupConfig, estimate, host_key, is_duplicate, needs_exact,
-                                  host_counts, site_counts, template_containment,
+                                  copy_containment, host_counts, site_counts,
                                   sketch_shingles)
-from curate.dedup.normalize import shingle_batch, shingle_hashes, word_tokens
+from curate.dedup.normalize import shingle_batch, shingle_positions, word_tokens
 from curate.document import Document, DocumentWriter, read_documents
 from curate.stats import Counters
 
@@ -236,13 +236,13 @@ def find_pairs(sigs: np.ndarray, sizes: np.ndarray, cfg: DedupConfig, allowed=No
 
     Returns (pairs (P, 2) int64 with i < j, Jaccard (P,), containment (P,)).
     ``allowed(i, j)`` (vectorised over arrays) can veto pairs before
-    verification (scope rules). ``shingles(rows)`` returns {row: sorted shingle
-    hashes} for an array of rows; pairs that only the containment rule could
-    join are decided on them (see :func:`needs_exact`), and it is called once,
-    for just the rows in such pairs; with ``hosts`` (a host key per row), a
-    pair's containment leaves out its site template (shingles held by
-    ``template_docs`` checked rows of the pair's host or hosts, see
-    :func:`curate.dedup.minhash.template_containment`). Memory is O(N) per band plus the candidate
+    verification (scope rules). ``shingles(rows)`` returns {row:
+    :func:`curate.dedup.normalize.shingle_positions`} for an array of rows;
+    pairs that only the containment rule could join are decided on them (see
+    :func:`needs_exact` and :func:`curate.dedup.minhash.copy_containment`), and
+    it is called once, for just the rows in such pairs; with ``hosts`` (a host
+    key per row), a pair's containment leaves out its site template (shingles
+    held by ``template_docs`` checked rows of the pair's host or hosts). Memory is O(N) per band plus the candidate
     pairs: no Python object per (document, band), which is what lets 1M
     documents fit in a few GB (datasketch's MinHashLSH keeps a dict entry per band).
     """
@@ -302,7 +302,10 @@ def find_pairs(sigs: np.ndarray, sizes: np.ndarray, cfg: DedupConfig, allowed=No
     if shingles is not None:
         chk = np.concatenate(checks)
         if len(chk):
-            sets = shingles(_unique_sorted(np.concatenate([pi[chk], pj[chk]])))
+            shingled = shingles(_unique_sorted(np.concatenate([pi[chk], pj[chk]])))
+            sets = {k: v[0] for k, v in shingled.items()}
+            first = {k: v[1] for k, v in shingled.items()}
+            del shingled
             counts = {}
             if hosts is not None and cfg.template_docs:
                 host_of = {k: int(hosts[k]) for k in sets}
@@ -315,10 +318,11 @@ def find_pairs(sigs: np.ndarray, sizes: np.ndarray, cfg: DedupConfig, allowed=No
             def contained(x: int, y: int) -> float:
                 site = (site_counts(sets[x], sets[y], int(hosts[x]), int(hosts[y]), counts)
                         if counts else None)
-                return template_containment(sets[x], sets[y], site, cfg.template_docs)
+                same = hosts is not None and int(hosts[x]) != 0 and int(hosts[x]) == int(hosts[y])
+                return copy_containment(sets[x], first[x], sets[y], first[y], site, cfg, same)
 
             c[chk] = [contained(int(x), int(y)) for x, y in zip(pi[chk], pj[chk])]
-            del sets
+            del sets, first
         keep = (j >= cfg.threshold) | is_duplicate(j, c, sizes[pi], sizes[pj], cfg)
     else:
         keep = np.concatenate(dups)
@@ -501,7 +505,7 @@ def _annotate(d: Document, k: int, sol: _Solution) -> Document:
 
 
 def _sets_from(texts_of: Callable[[], Iterator[tuple[int, str]]], cfg: DedupConfig) -> dict:
-    return {k: shingle_hashes(t, cfg.ngram) for k, t in texts_of()}
+    return {k: shingle_positions(t, cfg.ngram) for k, t in texts_of()}
 
 
 # --------------------------------------------------------------------------- entry points
@@ -528,8 +532,8 @@ def dedup_documents(docs: Sequence[Document], config: DedupConfig | None = None,
     dt.finish(), rt.finish()
 
     def shingles_of(di, ri):
-        return ({int(k): shingle_hashes(docs[int(k)].text, cfg.ngram) for k in di},
-                {int(k): shingle_hashes(against[int(k)].text, cfg.ngram) for k in ri})
+        return ({int(k): shingle_positions(docs[int(k)].text, cfg.ngram) for k in di},
+                {int(k): shingle_positions(against[int(k)].text, cfg.ngram) for k in ri})
 
     sol = _solve(dt, rt, cfg, scope, counters, shingles_of)
     out = [_annotate(d, k, sol) for k, d in enumerate(docs)]

@@ -221,3 +221,18 @@ def shingle_batch(token_lists: list[list[bytes]], n: int = 5) -> tuple[np.ndarra
     key = key[np.r_[True, key[1:] != key[:-1]]]
     sizes = np.bincount((key >> np.uint64(32)).astype(np.int64), minlength=len(lens)).astype(np.int64)
     return key.astype(np.uint32), sizes
+
+
+def shingle_positions(text: str, n: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """(``shingle_hashes(text, n)``, where each first occurs in the text: its n-gram index, int32).
+
+    The containment rule reads a page's opening from it (see
+    :func:`curate.dedup.minhash.copy_containment`).
+
+    >>> s, first = shingle_positions("a b c d e f a b c d e")
+    >>> len(s), sorted(first.tolist())
+    (6, [0, 1, 2, 3, 4, 5])
+    """
+    h64 = ngram_hashes64(word_hashes(word_tokens(text)), n)
+    vals, first = np.unique((h64 >> np.uint64(32)).astype(np.uint32), return_index=True)
+    return vals, first.astype(np.int32)
