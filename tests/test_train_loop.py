@@ -170,6 +170,38 @@ def test_resume_continues_bit_for_bit(tiny_manifest, tmp_path):  # noqa: F811
                            a["model"]["transformer.wpe.weight"])
 
 
+def test_batch_ramp_grows_the_batch_and_resumes_exactly(tiny_manifest, tmp_path, capsys):  # noqa: F811
+    # micro-batch 4 x 64 = 256 tokens; full batch 2048 (8 micro-batches), grown from
+    # 512 over the first 4096 tokens; max_steps=4 full batches = 8192 tokens
+    common = ["--batch_tokens=2048", "--batch_ramp_tokens=4096", "--batch_start_tokens=512",
+              "--warmup_steps=1", "--lr_decay_steps=4", "--ckpt_interval=0", "--eval_interval=0"]
+    straight, halves = tmp_path / "straight", tmp_path / "halves"
+    assert run(tiny_manifest, straight, "--max_steps=4", *common) == 0
+    recs = records(straight)
+    sizes = [r["batch_tokens"] for r in recs]
+    # 512 + 1536 * t / 4096 rounded down to whole micro-batches, then full
+    assert sizes == [512, 512, 768, 1024, 1536, 2048, 2048]
+    assert [r["tokens"] for r in recs] == [sum(sizes[:k + 1]) for k in range(len(sizes))]
+    assert sum(sizes[:-1]) < 4 * 2048 <= sum(sizes)           # ends once 4 full batches are in
+    cfg = TrainConfig.from_dict(json.loads((straight / "config.json").read_text()))
+    before = [0] + [r["tokens"] for r in recs[:-1]]
+    assert [r["lr"] for r in recs] == [lr_at(t / 2048, cfg) for t in before]  # the schedule, in tokens
+    assert load_checkpoint(straight / "ckpt.pt")["data"]["sequences"] == sum(sizes) // 64
+    # stopped halfway (after 2 full batches' worth) and resumed: the same run
+    assert run(tiny_manifest, halves, "--max_steps=2", *common) == 0
+    assert len(records(halves)) == 5
+    assert main(["--out", str(halves), "--resume", "--max_steps=4"]) == 0
+    a, b = load_checkpoint(straight / "ckpt.pt"), load_checkpoint(halves / "ckpt.pt")
+    assert a["tokens"] == b["tokens"] == sum(sizes) and a["data"] == b["data"]
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    assert [r["loss"] for r in records(straight)] == [r["loss"] for r in records(halves)]
+    # a ramp needs a batch of several micro-batches to grow into
+    capsys.readouterr()
+    assert run(tiny_manifest, tmp_path / "bad", "--batch_ramp_tokens=4096") == 2
+    assert "batch_ramp_tokens needs batch_tokens" in capsys.readouterr().err
+
+
 def test_ddp_two_processes_match_one(tiny_manifest, tmp_path):  # noqa: F811
     """2 gloo ranks x 4 sequences x 2 micro-batches == 1 process x 4 sequences x 4 micro-batches."""
     # Adam's first updates are +-lr for any non-zero gradient, so a gradient that is

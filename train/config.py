@@ -4,8 +4,8 @@ A preset names a model shape and the optimisation that goes with it: ``tiny``
 (a CPU run of a few minutes), ``10m``, and the eight GPT-3 sizes of Table 2.1
 with the paper's learning rates and batch sizes (in tokens) and its schedule
 (warmup over 375M tokens, cosine decay to 10% over 260B tokens, 300B tokens in
-all). Any field can then be overridden from the command line; model fields sit
-under ``model.``:
+all, with the batch grown from 32k tokens over the first 4-12B). Any field can
+then be overridden from the command line; model fields sit under ``model.``:
 
 >>> cfg = apply_overrides(TrainConfig.from_preset("tiny"), ["--lr=3e-4", "--model.n_layer=2", "--compile"])
 >>> cfg.lr, cfg.model.n_layer, cfg.compile
@@ -39,6 +39,8 @@ class TrainConfig:
     seq_len: int = 0              # tokens per training sequence; 0 = the model's context
     batch_size: int = 8           # sequences per micro-batch on each process
     batch_tokens: int = 0         # tokens per optimizer step over all processes; 0 = one micro-batch each
+    batch_ramp_tokens: int = 0    # GPT-3's batch ramp: the batch grows to batch_tokens over this many tokens; 0 = off
+    batch_start_tokens: int = 32768  # the ramp's first batch (GPT-3: 32k tokens)
     max_steps: int = 600
     lr: float = 2e-3              # peak learning rate
     min_lr_ratio: float = 0.1     # GPT-3 decays to 10% of the peak
@@ -107,17 +109,23 @@ def _10m() -> TrainConfig:
 
 # GPT-3 Table 2.1: peak learning rate and batch size. The paper's batch sizes
 # (0.5M, 1M, 2M, 3.2M tokens) are 256, 512, 1024 and 1536 sequences of 2048.
+# Appendix B grows the batch from 32k tokens over "the first 4-12 billion tokens
+# of training, depending on the model size" without saying which size gets
+# which; the last column is our reading of that range (4B up to XL, 12B for the
+# two largest).
 GPT3_OPTIM = {
-    "small": (6.0e-4, 256), "medium": (3.0e-4, 256), "large": (2.5e-4, 256), "xl": (2.0e-4, 512),
-    "2.7b": (1.6e-4, 512), "6.7b": (1.2e-4, 1024), "13b": (1.0e-4, 1024), "175b": (0.6e-4, 1536),
+    "small": (6.0e-4, 256, 4e9), "medium": (3.0e-4, 256, 4e9), "large": (2.5e-4, 256, 4e9),
+    "xl": (2.0e-4, 512, 4e9), "2.7b": (1.6e-4, 512, 8e9), "6.7b": (1.2e-4, 1024, 8e9),
+    "13b": (1.0e-4, 1024, 12e9), "175b": (0.6e-4, 1536, 12e9),
 }
 
 
 def _gpt3(name: str) -> TrainConfig:
-    lr, sequences = GPT3_OPTIM[name]
+    lr, sequences, ramp = GPT3_OPTIM[name]
     batch_tokens = sequences * 2048
     return TrainConfig(
         preset=name, model=GPTConfig.preset(name), batch_size=8, batch_tokens=batch_tokens,
+        batch_ramp_tokens=int(ramp),
         lr=lr, warmup_steps=-(-375_000_000 // batch_tokens), lr_decay_steps=260_000_000_000 // batch_tokens,
         max_steps=300_000_000_000 // batch_tokens, eval_interval=1000, eval_batches=20, ckpt_interval=1000,
         log_interval=1)

@@ -6,8 +6,9 @@
 
 The recipe is GPT-3's (Brown et al. 2020, Appendix B): AdamW with betas
 (0.9, 0.95) and weight decay 0.1, gradients clipped to norm 1.0, a linear
-warmup then cosine decay to 10% of the peak learning rate, and a fixed batch
-size in tokens reached by gradient accumulation. On a GPU the forward pass
+warmup then cosine decay to 10% of the peak learning rate, and a batch size
+in tokens reached by gradient accumulation, optionally grown linearly from a
+small batch over the first tokens (``batch_ramp_tokens``). On a GPU the forward pass
 runs under bfloat16 autocast (weights and optimizer state stay float32).
 Under ``torchrun`` (RANK / WORLD_SIZE / LOCAL_RANK in the environment) the
 model is wrapped in DistributedDataParallel; every rank reads its own slice of
@@ -80,7 +81,8 @@ def peak_flops(device_name: str) -> float | None:
 # --------------------------------------------------------------------------- optimisation
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
-    """Learning rate for optimizer step ``step`` (0-based).
+    """Learning rate for optimizer step ``step`` (0-based; with a batch ramp, the fractional
+    number of full batches trained, so the curve is followed in tokens).
 
     Linear warmup from ``lr / warmup_steps`` to ``lr``, then a cosine down to
     ``min_lr_ratio * lr`` at ``lr_decay_steps`` (default ``max_steps``), flat after.
@@ -275,6 +277,27 @@ def _device_of(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
+def accum_at(tokens: int, cfg: TrainConfig, per_micro: int, full: int) -> int:
+    """Micro-batches in the optimizer step that starts after ``tokens`` training tokens.
+
+    GPT-3 (Appendix B) grows the batch linearly from a small one (32k tokens)
+    to the full size over the first billions of tokens. The step's batch is the
+    ramp's value at ``tokens`` rounded down to whole micro-batches of
+    ``per_micro`` tokens, at least one and at most ``full``; without a ramp it
+    is always ``full``.
+
+    >>> cfg = TrainConfig(batch_ramp_tokens=1000, batch_start_tokens=100)
+    >>> [accum_at(t, cfg, per_micro=100, full=10) for t in (0, 250, 500, 999, 1000, 5000)]
+    [1, 3, 5, 9, 10, 10]
+    """
+    if not cfg.batch_ramp_tokens or tokens >= cfg.batch_ramp_tokens:
+        return full
+    full_tokens = full * per_micro
+    start = min(cfg.batch_start_tokens, full_tokens)
+    target = start + (full_tokens - start) * tokens / cfg.batch_ramp_tokens
+    return max(1, min(full, int(target // per_micro)))
+
+
 # --------------------------------------------------------------------------- the loop
 
 def _check_batch(cfg: TrainConfig, d: Dist) -> int:
@@ -312,7 +335,16 @@ def _train(cfg: TrainConfig, out: Path, ckpt: dict | None, d: Dist, say) -> dict
     device = pick_device(cfg, d)
     autocast = autocast_for(cfg, device)
     accum = _check_batch(cfg, d)
-    tokens_per_step = cfg.batch_size * cfg.context * d.world * accum
+    per_micro = cfg.batch_size * cfg.context * d.world
+    tokens_per_step = per_micro * accum  # the full batch
+    # With a batch ramp the early steps are smaller, so the run is measured in
+    # tokens: it ends after max_steps full batches' worth, and the learning rate
+    # follows the same curve read at tokens / full batch (GPT-3's schedule is in tokens).
+    ramp = bool(cfg.batch_ramp_tokens)
+    if ramp and accum == 1:
+        raise ConfigError(f"batch_ramp_tokens needs batch_tokens larger than one micro-batch "
+                          f"({cfg.batch_size} seq x {cfg.context} x {d.world} proc = {per_micro:,} tokens)")
+    budget = cfg.max_steps * tokens_per_step
     if device.type == "cuda":
         # TF32 for any float32 matmul left outside autocast
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -326,12 +358,14 @@ def _train(cfg: TrainConfig, out: Path, ckpt: dict | None, d: Dist, say) -> dict
                                seed=cfg.seed, rank=d.rank, world_size=d.world)
     except (OSError, ValueError) as exc:  # e.g. a source shorter than one sequence
         raise ConfigError(f"{cfg.manifest}: {exc}") from None
-    step = 0
+    step = tokens = 0
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         loader.load_state_dict(ckpt["data"])
         step = int(ckpt["step"])
+        # checkpoints from before the ramp existed have no count: every step was full
+        tokens = int(ckpt.get("tokens", step * tokens_per_step))
         states = ckpt["rng"]
         if len(states) == d.world:
             set_rng_state(states[d.rank], device)
@@ -355,7 +389,10 @@ def _train(cfg: TrainConfig, out: Path, ckpt: dict | None, d: Dist, say) -> dict
     say(f"run: {d.world} process(es) on {device}"
         f"{' (' + torch.cuda.get_device_name(device) + ')' if device.type == 'cuda' else ''}, "
         f"{tokens_per_step:,} tokens/step = {cfg.batch_size} seq x {cfg.context} x {d.world} proc x {accum} accum, "
-        f"steps {step}->{cfg.max_steps}, peak lr {cfg.lr:g}")
+        + (f"grown from {per_micro * accum_at(0, cfg, per_micro, accum):,} over the first "
+           f"{cfg.batch_ramp_tokens:,} tokens, tokens {tokens:,}->{budget:,}" if ramp
+           else f"steps {step}->{cfg.max_steps}")
+        + f", peak lr {cfg.lr:g}")
     if device.type == "cuda" and not peak:
         say(f"note: no peak FLOP/s known for {torch.cuda.get_device_name(device)!r}; "
             "pass --peak_flops=... to see MFU")
@@ -376,7 +413,7 @@ def _train(cfg: TrainConfig, out: Path, ckpt: dict | None, d: Dist, say) -> dict
             save_checkpoint(out / CKPT, {
                 "format": FORMAT, "version": VERSION, "step": at_step, "config": cfg.to_dict(),
                 "model": raw.state_dict(), "optimizer": optimizer.state_dict(),
-                "data": loader.state_dict(), "rng": states, "world_size": d.world,
+                "data": loader.state_dict(), "rng": states, "world_size": d.world, "tokens": tokens,
             })
             plot_curve(log.records, out / CURVE, f"{cfg.preset}: {out.name}")
 
@@ -392,49 +429,57 @@ def _train(cfg: TrainConfig, out: Path, ckpt: dict | None, d: Dist, say) -> dict
     rates: list[float] = []
     val: dict = {}
     start_step = step
-    while step < cfg.max_steps:
+
+    def more() -> bool:
+        return tokens < budget if ramp else step < cfg.max_steps
+
+    while more():
         t0 = time.perf_counter()
-        lr = lr_at(step, cfg)
+        lr = lr_at(tokens / tokens_per_step if ramp else step, cfg)
         for group in optimizer.param_groups:
             group["lr"] = lr
+        acc = accum_at(tokens, cfg, per_micro, accum)
         loss_sum = torch.zeros((), device=device)
-        for micro in range(accum):
+        for micro in range(acc):
             x, y = loader.next_batch()  # (B, T), (B, T)
             if device.type == "cuda":
                 x, y = x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
             # DDP averages gradients across ranks on backward(); only the last
             # micro-batch of a step needs to, the others just accumulate locally.
-            sync = d.world == 1 or micro == accum - 1
+            sync = d.world == 1 or micro == acc - 1
             with (contextlib.nullcontext() if sync else model.no_sync()):
                 with autocast():
                     _, loss = model(x, y)
-                (loss / accum).backward()
-            loss_sum += loss.detach() / accum
+                (loss / acc).backward()
+            loss_sum += loss.detach() / acc
         grad_norm = torch.nn.utils.clip_grad_norm_(raw.parameters(), cfg.grad_clip)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
+        step_tokens = per_micro * acc
+        tokens += step_tokens
         if d.world > 1:
             dist.all_reduce(loss_sum, op=dist.ReduceOp.AVG)
         loss_value = loss_sum.item()  # waits for the GPU: the step's time is complete here
         dt = time.perf_counter() - t0
-        rate = tokens_per_step / dt
+        rate = step_tokens / dt
         if step > start_step + 1:  # the first step pays for warm-up (allocations, compilation)
             rates.append(rate)
         rec = {"kind": "train", "step": step, "loss": loss_value, "lr": lr, "grad_norm": float(grad_norm),
-               "tokens": step * tokens_per_step, "dt": dt, "tokens_per_s": rate}
+               "tokens": tokens, "batch_tokens": step_tokens, "dt": dt, "tokens_per_s": rate}
         mfu = flops_per_token * rate / (peak * d.world) if peak else None
         if mfu is not None:
             rec["mfu"] = mfu
         log.write(rec)
-        if step % cfg.log_interval == 0 or step == start_step + 1 or step == cfg.max_steps:
-            eta = (cfg.max_steps - step) * dt
-            say(f"step {step:>6}/{cfg.max_steps}  loss {loss_value:.4f}  lr {lr:.2e}  "
+        last = not more()
+        if step % cfg.log_interval == 0 or step == start_step + 1 or last:
+            eta = (budget - tokens) / rate if ramp else (cfg.max_steps - step) * dt
+            where = f"{tokens / budget:6.1%} of tokens" if ramp else f"/{cfg.max_steps}"
+            say(f"step {step:>6}{where}  loss {loss_value:.4f}  lr {lr:.2e}  "
                 f"{rate / 1e3:,.1f}k tok/s  {dt * 1e3:,.0f} ms/step"
                 + (f"  mfu {mfu:.1%}" if mfu is not None else "") + f"  eta {_hms(eta)}")
         if not math.isfinite(loss_value):
             raise FloatingPointError(f"loss is {loss_value} at step {step}; lower --lr or check the data")
-        last = step == cfg.max_steps
         if (cfg.eval_interval and step % cfg.eval_interval == 0) or last:
             val = evaluate(step)
         if (cfg.ckpt_interval and step % cfg.ckpt_interval == 0) or last:
@@ -445,7 +490,7 @@ def _train(cfg: TrainConfig, out: Path, ckpt: dict | None, d: Dist, say) -> dict
     train_recs = [r for r in log.records if r["kind"] == "train"]
     tail = train_recs[-10:]
     summary = {
-        "step": step, "tokens": step * tokens_per_step, "wall_s": wall,
+        "step": step, "tokens": tokens, "wall_s": wall,
         "tokens_per_s_median": _median(rates) if rates else None,
         "final_train_loss": sum(r["loss"] for r in tail) / len(tail) if tail else None,
         "val_loss": val or next((r["loss"] for r in reversed(log.records) if r["kind"] == "val"), {}),
