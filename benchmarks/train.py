@@ -11,7 +11,10 @@
 2. What the banded layers save at GPT-3's context (T = 2048): forward +
    backward of the attention kernel alone, of a whole attention layer (GPT-3
    Small's width), and of the ``10m`` model with all-dense vs alternating layers.
-3. On a CUDA device: GPT-3 Small in bfloat16, tokens/s and MFU against the
+3. Generation with and without the key/value cache (``GPT.generate``): new
+   tokens/s for one sequence, a 32-token prompt continued to the context's end,
+   ``tiny`` and ``10m``; both give the same tokens (tested).
+4. On a CUDA device: GPT-3 Small in bfloat16, tokens/s and MFU against the
    device's peak (train.train.PEAK_BF16_FLOPS), ours and the reference.
    Without one this part says it was skipped.
 """
@@ -189,6 +192,22 @@ def gpu_small(batch: int, steps: int, repeats: int, compile_model: bool) -> None
     print(f"  peak memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
 
 
+@torch.no_grad()
+def generation(repeats: int) -> None:
+    print(f"\ngeneration, batch 1, greedy, 32-token prompt to the end of the context (median of {repeats}):")
+    for preset in ("tiny", "10m"):
+        torch.manual_seed(0)
+        model = GPT(GPTConfig.preset(preset)).eval()
+        prompt = torch.randint(0, model.config.vocab_size, (1, 32))
+        n = model.config.block_size - 32
+        times = interleaved({"cached": lambda: model.generate(prompt, n, temperature=0),
+                             "recomputed": lambda: model.generate(prompt, n, temperature=0, use_cache=False)},
+                            steps=1, repeats=repeats)
+        rate = {k: n / statistics.median(v) for k, v in times.items()}
+        print(f"  {preset:<5} {n} new tokens: cached {rate['cached']:,.0f} tokens/s, "
+              f"recomputed {rate['recomputed']:,.0f} tokens/s ({rate['cached'] / rate['recomputed']:.1f}x)")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=5, help="timed rounds per variant (medians reported)")
@@ -202,6 +221,7 @@ def main(argv=None) -> int:
              "10m": cpu_throughput("10m", batch=4, steps=2, repeats=args.repeats)}
     if not args.skip_long:
         long_context(max(3, args.repeats - 2))
+    generation(max(3, args.repeats - 2))
     gpu_small(args.gpu_batch, steps=10, repeats=args.repeats, compile_model=args.compile)
     print("\nsummary: " + ", ".join(f"{p} ours {r['ours'] / r['reference']:.2f}x reference"
                                      for p, r in rates.items()) + " (target >= 1.0x)")

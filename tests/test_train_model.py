@@ -170,6 +170,33 @@ def test_generate_greedy_topk_and_stop_token():
     assert model.generate(torch.zeros(1, 70, dtype=torch.long), 2, temperature=0).shape == (1, 72)
 
 
+def test_kv_cache_gives_the_same_hidden_states_and_generations():
+    torch.manual_seed(5)
+    cfg = small()
+    model = GPT(GPTConfig.preset("tiny", vocab_size=cfg.vocab_size, n_layer=4, n_embd=32, n_head=2,
+                                 block_size=24, local_window=4)).eval()
+    assert model.layer_kinds() == ["dense", "banded", "dense", "banded"]
+    x = torch.randint(0, cfg.vocab_size, (2, 20))
+    full = model.hidden(x)
+    cache = model.new_cache()
+    # the prompt, then a few tokens at once (a band that crosses the cached part), then one by one
+    parts = [model.hidden(x[:, :7], cache), model.hidden(x[:, 7:12], cache)]
+    parts += [model.hidden(x[:, t:t + 1], cache) for t in range(12, 20)]
+    assert torch.allclose(torch.cat(parts, dim=1), full, atol=1e-5)
+    assert cache[1]["k"].shape[2] == 20
+    with pytest.raises(ValueError, match="longer than the context"):
+        model.hidden(x[:, :5], cache)                   # 25 > 24 positions
+    # generation: cached equals recomputed, greedy and sampled, also past the context
+    # (from 24 tokens on the window slides and the cache is dropped)
+    prompt = x[:, :6]
+    for kw in (dict(temperature=0), dict(top_k=20)):
+        runs = []
+        for use_cache in (True, False):
+            g = torch.Generator().manual_seed(3)
+            runs.append(model.generate(prompt, 30, generator=g, use_cache=use_cache, **kw))
+        assert torch.equal(runs[0], runs[1]), kw
+
+
 def test_chunked_cross_entropy_matches_torch_with_gradients():
     from train.model import _ChunkedCrossEntropy, cross_entropy
 

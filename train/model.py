@@ -218,12 +218,21 @@ class CausalSelfAttention(nn.Module):
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
         self.resid_dropout = nn.Dropout(config.dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache: dict | None = None) -> torch.Tensor:
+        """``cache`` (generation): a dict holding this layer's keys and values of the
+        tokens before ``x``; the new ones are appended to it."""
         B, T, C = x.shape
         q, k, v = self.c_attn(x).split(C, dim=2)  # 3 x (B, T, C)
         # (B, T, C) -> (B, H, T, D): heads become a batch dimension for the kernels
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
         p = self.dropout if self.training else 0.0
+        if cache is not None:
+            if "k" in cache:  # earlier tokens: attend to them as well
+                k, v = torch.cat([cache["k"], k], dim=2), torch.cat([cache["v"], v], dim=2)
+            cache["k"], cache["v"] = k, v
+            if k.size(2) > T:
+                y = self._after_prefix(q, k, v)  # (B, H, T, D)
+                return self.resid_dropout(self.c_proj(y.transpose(1, 2).reshape(B, T, C)))
         if self.window:
             y = banded_attention(q, k, v, self.window, dropout_p=p)  # (B, H, T, D)
         else:
@@ -232,6 +241,18 @@ class CausalSelfAttention(nn.Module):
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=p)  # (B, H, T, D)
         y = y.transpose(1, 2).reshape(B, T, C)  # heads side by side again
         return self.resid_dropout(self.c_proj(y))
+
+    def _after_prefix(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Attention of the last T queries over all S cached keys (positions S-T..S-1)."""
+        T, S = q.size(2), k.size(2)
+        if T == 1 and (not self.window or S <= self.window):  # one new token sees every key
+            return F.scaled_dot_product_attention(q, k, v)
+        if T == 1:  # a banded layer: the new token sees only the last window keys
+            return F.scaled_dot_product_attention(q, k[:, :, -self.window:], v[:, :, -self.window:])
+        i = torch.arange(S - T, S, device=q.device)[:, None]
+        j = torch.arange(S, device=q.device)[None, :]
+        mask = (j <= i) & (j > i - self.window) if self.window else j <= i  # (T, S)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
 
 
 class MLP(nn.Module):
@@ -258,8 +279,8 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.mlp = MLP(config)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x))  # (B, T, C)
+    def forward(self, x: torch.Tensor, cache: dict | None = None) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), cache)  # (B, T, C)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -369,17 +390,27 @@ class GPT(nn.Module):
             n -= self.transformer.wte.weight.numel() + self.transformer.wpe.weight.numel()
         return n
 
-    def hidden(self, idx: torch.Tensor) -> torch.Tensor:
-        """Final-LayerNorm hidden states (B, T, C) for token ids (B, T)."""
+    def hidden(self, idx: torch.Tensor, cache: list[dict] | None = None) -> torch.Tensor:
+        """Final-LayerNorm hidden states (B, T, C) for token ids (B, T).
+
+        ``cache`` (generation): one dict per layer from :meth:`new_cache`, holding the
+        keys and values of the tokens that came before ``idx``; ``idx`` continues them
+        (its positions start after theirs) and is added to them.
+        """
         B, T = idx.shape
-        if T > self.config.block_size:
-            raise ValueError(f"sequence of {T} tokens is longer than the context ({self.config.block_size})")
-        pos = torch.arange(T, device=idx.device)
+        start = cache[0]["k"].size(2) if cache and "k" in cache[0] else 0
+        if start + T > self.config.block_size:
+            raise ValueError(f"sequence of {start + T} tokens is longer than the context ({self.config.block_size})")
+        pos = torch.arange(start, start + T, device=idx.device)
         x = self.transformer.wte(idx) + self.transformer.wpe(pos)  # (B, T, C) + (T, C)
         x = self.transformer.drop(x)
-        for block in self.transformer.h:
-            x = block(x)  # (B, T, C)
+        for i, block in enumerate(self.transformer.h):
+            x = block(x, cache[i] if cache is not None else None)  # (B, T, C)
         return self.transformer.ln_f(x)
+
+    def new_cache(self) -> list[dict]:
+        """An empty key/value cache for :meth:`hidden`: one dict per layer."""
+        return [{} for _ in self.transformer.h]
 
     def _real_logits(self, h: torch.Tensor) -> torch.Tensor:
         logits = self.lm_head(h)  # (..., V_padded): the padded width keeps the matmul fast
@@ -400,7 +431,7 @@ class GPT(nn.Module):
     @torch.no_grad()
     def generate(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
                  top_k: int | None = None, generator: torch.Generator | None = None,
-                 stop_token: int | None = None) -> torch.Tensor:
+                 stop_token: int | None = None, use_cache: bool = True) -> torch.Tensor:
         """Continue each row of ``idx`` (B, T) by sampling; returns (B, T + n).
 
         ``temperature=0`` is greedy decoding. ``top_k`` keeps only the k most
@@ -408,15 +439,27 @@ class GPT(nn.Module):
         produced it, and rows that finished earlier are filled with it. Put the
         model in eval mode first (dropout).
 
+        The keys and values of the tokens so far are cached, so each new token
+        costs one position's forward instead of the whole context's, while the
+        sequence fits the context. Past it the window slides, every position
+        moves, and each step runs the last ``block_size`` tokens afresh.
+
         >>> m = GPT(GPTConfig.preset("tiny", vocab_size=50, n_layer=1)).eval()
         >>> g = torch.Generator().manual_seed(0)
         >>> m.generate(torch.zeros(3, 4, dtype=torch.long), 5, top_k=10, generator=g).shape
         torch.Size([3, 9])
         """
         done = torch.zeros(idx.size(0), dtype=torch.bool, device=idx.device)
+        cache = self.new_cache() if use_cache else None
+        fed = 0  # tokens of idx already in the cache
         for _ in range(max_new_tokens):
-            context = idx[:, -self.config.block_size:]  # the model never sees more than its context
-            logits = self._real_logits(self.hidden(context)[:, -1, :]).float()  # (B, V): last position only
+            if cache is not None and idx.size(1) <= self.config.block_size:
+                h = self.hidden(idx[:, fed:], cache)  # the prompt once, then one token a step
+                fed = idx.size(1)
+            else:
+                cache = None
+                h = self.hidden(idx[:, -self.config.block_size:])  # the model never sees more than its context
+            logits = self._real_logits(h[:, -1, :]).float()  # (B, V): last position only
             if temperature == 0:
                 nxt = logits.argmax(dim=-1, keepdim=True)  # (B, 1)
             else:
