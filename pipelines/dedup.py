@@ -8,7 +8,8 @@ Stages (each a thin DoFn over a ``curate.dedup`` function)::
     read -> URL: CombinePerKey(newest capture) -> join -> URL winners
          -> exact: CombinePerKey(best rank key per normalised-text hash) -> join -> leaders
          -> signatures (curate.dedup.minhash.signatures, batched per bundle) -> band keys -> GroupByKey
-         -> pairs per bucket (bucket_pairs, estimate) -> [exact containment check: join shingles, site templates]
+         -> pairs per bucket (bucket_pairs, estimate) -> [exact containment check: join shingles and
+            where each first occurs, site templates over both hosts, the opening (copy_containment)]
          -> verified edges -> R x (large-star, small-star) rounds, each a GroupByKey
          -> edges grouped by component -> representatives (curate.dedup.cluster, as on one machine)
          -> node -> representative -> joined back: leader -> URL winner -> document
