@@ -396,7 +396,7 @@ def count_in(arr: np.ndarray, counts: tuple[np.ndarray, np.ndarray] | None) -> n
     return np.where(vals[at] == arr, n[at], 0).astype(np.int64)
 
 
-def site_counts(a: np.ndarray, b: np.ndarray, host_a: int, host_b: int, counts: dict) -> tuple:
+def site_counts(a: np.ndarray, b: np.ndarray, host_a: int, host_b: int, counts: dict) -> tuple | None:
     """(counts of ``a``'s shingles, of ``b``'s) over the checked pages of the pair's site(s).
 
     One host: that host's pages. Two hosts: both hosts' pages together, so a
@@ -406,11 +406,13 @@ def site_counts(a: np.ndarray, b: np.ndarray, host_a: int, host_b: int, counts: 
     """
     if not (host_a and host_b):
         return None
-    ca, cb = counts.get(host_a), counts.get(host_b) if host_b != host_a else None
+    ca = counts.get(host_a)
+    cb = counts.get(host_b) if host_b != host_a else None  # one host counts once
     return count_in(a, ca) + count_in(a, cb), count_in(b, ca) + count_in(b, cb)
 
 
 def _template_masks(a, b, counts, min_docs):
+    """Which shingles of ``a`` and of ``b`` are not the site template (all, without counts)."""
     if counts is None or min_docs <= 0:
         return np.ones(len(a), bool), np.ones(len(b), bool)
     return counts[0] < min_docs, counts[1] < min_docs
