@@ -24,7 +24,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Self
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -208,7 +208,30 @@ def read_documents(
                 errors.append({"file": str(path), "line": lineno, "reason": str(exc)})
 
 
-class DocumentWriter:
+class AtomicWriter:
+    """A writer that publishes its output on ``close()`` and removes it on ``abort()``.
+
+    As a context manager it closes when the block ends cleanly and aborts when
+    the block raises, so a failed job never leaves a file under the final name.
+    """
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+class DocumentWriter(AtomicWriter):
     """Write Documents to Parquet or JSONL(.gz), atomically.
 
     Output goes to ``<path>.tmp`` and is renamed on a clean ``close()``, so a
@@ -281,15 +304,6 @@ class DocumentWriter:
                 self._pq_writer.close()
         finally:
             self.tmp.unlink(missing_ok=True)
-
-    def __enter__(self) -> "DocumentWriter":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 def write_documents(path: str | os.PathLike, docs: Iterable[Document]) -> int:

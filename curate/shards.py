@@ -29,7 +29,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from curate.document import Document
+from curate.document import AtomicWriter, Document
 from curate.outputs import id_fraction
 from curate.tokenizer import Tokenizer, sha256_file
 
@@ -103,7 +103,7 @@ def iter_documents(bin_path: str | os.PathLike, idx_path: str | os.PathLike | No
         yield tokens[int(s):int(e) - 1]
 
 
-class ShardWriter:
+class ShardWriter(AtomicWriter):
     """Append documents' tokens to ``PREFIX.bin``/``PREFIX.idx``, atomically.
 
     Both files are written under ``.tmp`` names with a zero count in the header,
@@ -148,15 +148,6 @@ class ShardWriter:
         self._idx.close()
         self._bin_tmp.unlink(missing_ok=True)
         self._idx_tmp.unlink(missing_ok=True)
-
-    def __enter__(self) -> "ShardWriter":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 def split_of(doc_id: str, val_fraction: float) -> str:
