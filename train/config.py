@@ -22,7 +22,7 @@ import difflib
 import typing
 from dataclasses import asdict, dataclass, field, fields, replace
 
-from train.model import GPT3_TABLE, SMALL_PRESETS, GPTConfig
+from train.model import GPT3_TABLE, SMALL_PRESETS, GPTConfig, check_fields
 
 
 class ConfigError(ValueError):
@@ -80,10 +80,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
-        names = {f.name for f in fields(cls)}
-        extra = set(d) - names
-        if extra:
-            raise ConfigError(f"unknown config fields: {sorted(extra)}")
+        check_fields(cls, d, "config fields", ConfigError)
         d = dict(d)
         if "model" in d:
             d["model"] = GPTConfig.from_dict(d["model"])

@@ -136,11 +136,16 @@ class GPTConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "GPTConfig":
         """Inverse of :meth:`to_dict`; unknown keys are an error, not silently dropped."""
-        names = {f.name for f in fields(cls)}
-        extra = set(d) - names
-        if extra:
-            raise ValueError(f"unknown GPTConfig fields: {sorted(extra)}")
+        check_fields(cls, d, "GPTConfig fields")
         return cls(**d)
+
+
+def check_fields(cls, d: dict, what: str, error: type[Exception] = ValueError) -> None:
+    """Raise ``error`` naming the keys of ``d`` that are not fields of the dataclass ``cls``:
+    a saved config from another version fails loudly instead of losing a setting."""
+    extra = set(d) - {f.name for f in fields(cls)}
+    if extra:
+        raise error(f"unknown {what}: {sorted(extra)}")
 
 
 # --------------------------------------------------------------------------- attention
