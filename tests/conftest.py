@@ -23,6 +23,20 @@ def shared(*parts: str) -> Path:
     return path
 
 
+def books_and_news(articles: int = 150) -> tuple[list, list]:
+    """Real text for the shard and trainer tests: two Gutenberg novels as book pages, and the
+    first ``articles`` hand-cleaned news articles (about 1 MB in all)."""
+    from itertools import islice
+
+    from curate.reference import read_gutenberg, read_jsonl
+
+    books_dir = shared("reference", "books")
+    web = shared("reference", "webtext_like", "dragnet-2012-articles.train.jsonl.gz")
+    books = [doc for name in ("pg11_Alice-s-Adventures-in-Wonderland.txt.gz", "pg35_The-Time-Machine.txt.gz")
+             for doc in read_gutenberg(books_dir / name)]
+    return books, list(islice(read_jsonl(web, text_field="article"), articles))
+
+
 @pytest.fixture
 def shared_data():
     return shared()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ from curate.shards import (HEADER, ShardFormatError, ShardWriter, iter_documents
                            read_index, read_tokens, split_of, write_source_shards)
 from curate.shards_cli import main as shards_main
 from curate.tokenizer import EOT, Tokenizer, TokenizerConfig, token_dtype, train_tokenizer
-from tests.conftest import shared
+from tests.conftest import books_and_news
 
 VAL = 0.1  # large enough that the small fixture has a few validation documents
 
@@ -25,14 +24,8 @@ VAL = 0.1  # large enough that the small fixture has a few validation documents
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     """Two real document files: book pages and news articles (~1 MB of text)."""
-    from curate.reference import read_gutenberg, read_jsonl
-
-    books_dir = shared("reference", "books")
-    web = shared("reference", "webtext_like", "dragnet-2012-articles.train.jsonl.gz")
+    books, news = books_and_news()
     d = tmp_path_factory.mktemp("corpus")
-    books = [doc for name in ("pg11_Alice-s-Adventures-in-Wonderland.txt.gz", "pg35_The-Time-Machine.txt.gz")
-             for doc in read_gutenberg(books_dir / name)]
-    news = list(islice(read_jsonl(web, text_field="article"), 150))
     # a document that contains the separator's spelling must still round-trip as text
     news.append(Document(id="web:eot-literal", text=f"before {EOT} after", source="web"))
     write_documents(d / "books.jsonl.gz", books)

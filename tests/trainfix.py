@@ -8,14 +8,13 @@ validation, so every source has validation tokens.
 
 from __future__ import annotations
 
-from itertools import islice
 from pathlib import Path
 
 import pytest
 
 from curate.document import write_documents
 from curate.mixture import MixtureConfig, SourceConfig, build
-from tests.conftest import shared
+from tests.conftest import books_and_news
 
 WEIGHTS = {"books": 0.4, "web": 0.6}
 
@@ -23,14 +22,8 @@ WEIGHTS = {"books": 0.4, "web": 0.6}
 @pytest.fixture(scope="session")
 def tiny_manifest(tmp_path_factory) -> Path:
     """Path of ``manifest.json`` for the small real shard set."""
-    from curate.reference import read_gutenberg, read_jsonl
-
-    books_dir = shared("reference", "books")
-    web = shared("reference", "webtext_like", "dragnet-2012-articles.train.jsonl.gz")
+    books, news = books_and_news()
     d = tmp_path_factory.mktemp("train-corpus")
-    books = [doc for name in ("pg11_Alice-s-Adventures-in-Wonderland.txt.gz", "pg35_The-Time-Machine.txt.gz")
-             for doc in read_gutenberg(books_dir / name)]
-    news = list(islice(read_jsonl(web, text_field="article"), 150))
     write_documents(d / "books.parquet", books)
     write_documents(d / "web.parquet", news)
     base = MixtureConfig.preset("tiny")
