@@ -47,14 +47,18 @@ from pipelines.runner import add_runner_args, pipeline_options
 NAMESPACE = "curate"
 
 
-class EncodeFileFn(beam.DoFn):
-    """(source, file number, path) -> (source, (file number, part prefix)); counts tokens."""
+class _PlanFn(beam.DoFn):
+    """A step of the build: carries the plan, loads its tokenizer once per worker."""
 
     def __init__(self, plan: BuildPlan):
         self.plan = plan
 
     def setup(self):
         self.tok = Tokenizer.load(self.plan.tokenizer_path)
+
+
+class EncodeFileFn(_PlanFn):
+    """(source, file number, path) -> (source, (file number, part prefix)); counts tokens."""
 
     def process(self, element):
         name, number, path = element
@@ -68,14 +72,8 @@ class EncodeFileFn(beam.DoFn):
         yield name, (number, prefix)
 
 
-class AssembleFn(beam.DoFn):
+class AssembleFn(_PlanFn):
     """(source, parts) -> the source's shards and done.json; the parts are then removed."""
-
-    def __init__(self, plan: BuildPlan):
-        self.plan = plan
-
-    def setup(self):
-        self.tok = Tokenizer.load(self.plan.tokenizer_path)
 
     def process(self, element):
         name, parts = element
