@@ -26,9 +26,8 @@ from typing import Iterator
 
 from curate.document import Document, read_documents
 from curate.shards import SPLITS, ShardFile, read_header, write_source_shards
-from curate.tokenizer import (Tokenizer, TokenizerConfig, dumps_json, sha256_file,
-                              tokenizer_info, train_tokenizer)
-from curate.outputs import id_fraction
+from curate.tokenizer import Tokenizer, TokenizerConfig, tokenizer_info, train_tokenizer
+from curate.outputs import id_fraction, sha256_file, write_json
 from curate.progress import Progress
 
 # GPT-3 Table 2.2: share of training examples drawn from each source (sums to 1.01
@@ -206,12 +205,6 @@ def _inputs_digest(files: list[str]) -> str:
     return h.hexdigest()
 
 
-def _write_json(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(dumps_json(obj), encoding="utf-8")
-    tmp.replace(path)
-
-
 @dataclass
 class BuildPlan:
     """What ``build`` (and the Beam job) decided before writing any source.
@@ -266,7 +259,7 @@ def prepare(config: MixtureConfig, out: str | os.PathLike, tokenizer_path: str |
                      if frac >= 1.0 or id_fraction(d.id, "tokenizer") < frac)
             log(f"tokenizer: training byte-level BPE, vocab {config.tokenizer.vocab_size:,}")
             tok = train_tokenizer(texts, config.tokenizer)
-            _write_json(marker, {**tok_key, "sha256": tok.save(tok_path)})
+            write_json(marker, {**tok_key, "sha256": tok.save(tok_path)})
     tok_sha = sha256_file(tok_path)
 
     keys, pending = {}, []
@@ -298,7 +291,7 @@ def finish_source(plan: BuildPlan, name: str, res, log=print) -> dict:
     for stale in list(sdir.glob("*.bin")) + list(sdir.glob("*.idx")):
         if stale.name not in keep:
             stale.unlink()
-    _write_json(sdir / "done.json", result)
+    write_json(sdir / "done.json", result)
     log(f"{name}: {res.documents['train']:,} train / {res.documents['val']:,} val docs, "
         f"{res.tokens['train']:,} / {res.tokens['val']:,} tokens")
     return result
@@ -326,7 +319,7 @@ def write_manifest(plan: BuildPlan) -> dict:
                                      plan.config.budget_tokens),
         "config": plan.config.to_json(),
     }
-    _write_json(plan.out / "manifest.json", manifest)
+    write_json(plan.out / "manifest.json", manifest)
     return manifest
 
 

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+from pathlib import Path
 from typing import Iterable
 
 from curate.document import Document
@@ -52,6 +54,25 @@ def input_key(location: str) -> str:
 
 def output_path(out: str, kind: str, key: str) -> str:
     return f"{out.rstrip('/')}/{kind}/{key}{SUFFIX[kind]}"
+
+
+def dumps_json(obj) -> str:
+    """Stable JSON text (sorted keys) so reruns write byte-identical files."""
+    return json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def write_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` through a ``.tmp`` beside it and a rename, so a
+    reader never sees half a file and a crash leaves none under the final name."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_json(path: str | os.PathLike, obj) -> None:
+    """:func:`dumps_json` of ``obj`` to ``path``, atomically (:func:`write_atomic`)."""
+    write_atomic(path, dumps_json(obj))
 
 
 def sha256_file(path) -> str:

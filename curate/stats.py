@@ -8,10 +8,11 @@ different ``Counters`` implementation, so library code never imports Beam.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Mapping
+
+from curate.outputs import write_json
 
 
 class Counters:
@@ -62,10 +63,7 @@ def summary_table(title: str, counts: "Counters | Mapping[str, int]") -> str:
 
 def write_stats(path: str | Path, counters: Counters, extra: Mapping | None = None) -> None:
     """Write a stats JSON (counters plus any extra fields), atomically."""
-    path = Path(path)
     body = {"counters": counters.as_dict()}
     if extra:
         body.update(extra)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(body, indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)
+    write_json(path, body)

@@ -28,7 +28,7 @@ from typing import Iterable
 
 import numpy as np
 
-from curate.outputs import sha256_file
+from curate.outputs import sha256_file, write_atomic
 
 EOT = "<|endoftext|>"
 
@@ -127,10 +127,8 @@ class Tokenizer:
         """Write ``tokenizer.json`` atomically; returns its sha256."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
         # to_str is deterministic for the same trained model (sorted vocab + merge list)
-        tmp.write_text(self.hf.to_str(pretty=True), encoding="utf-8")
-        tmp.replace(path)
+        write_atomic(path, self.hf.to_str(pretty=True))
         return sha256_file(path)
 
     def encode_batch(self, texts: list[str]) -> list[np.ndarray]:
@@ -253,8 +251,3 @@ def tokenizer_info(path: str | os.PathLike) -> dict:
         "eot_id": tok.eot_id,
         "dtype": tok.dtype.name,
     }
-
-
-def dumps_json(obj) -> str:
-    """Stable JSON text (sorted keys) so reruns write byte-identical files."""
-    return json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n"

@@ -48,8 +48,10 @@ import torch
 import torch.nn.functional as F
 
 from curate.mixture import load_manifest
+from curate.outputs import write_atomic
 from curate.tokenizer import Tokenizer
 from train.data import stable_seed, val_batches
+from train.model import device_of
 
 REPO = Path(__file__).resolve().parents[1]
 EVAL_DATA = REPO.parent / "shared" / "data" / "eval"
@@ -90,14 +92,6 @@ class _Progress:
             self.last = now
             rate = self.done / max(now - self.start, 1e-9)
             self.log(f"{self.label}: {self.done}/{self.total} ({rate:.1f}/s, {now - self.start:.1f}s)")
-
-
-def _device(model: torch.nn.Module) -> torch.device:
-    for t in model.parameters():
-        return t.device
-    for t in model.buffers():
-        return t.device
-    return torch.device("cpu")
 
 
 def _exp(x: float) -> float:
@@ -170,7 +164,7 @@ def score_continuations(model: torch.nn.Module, pairs: Sequence[tuple[Sequence[i
     last token cannot change that row's logits.
     """
     block = model.config.block_size
-    device = _device(model)
+    device = device_of(model)
     rows = []
     for ctx, cont in pairs:
         if not ctx or not cont:
@@ -332,7 +326,7 @@ def greedy_until(model: torch.nn.Module, tokenizer: Tokenizer, prompts: Sequence
     would. A row stops when it emits a stop string or the end-of-text token.
     """
     block = model.config.block_size
-    device = _device(model)
+    device = device_of(model)
     tail = max([len(s) for s in stop] + [1]) + 8  # tokens enough to hold any stop string
     texts = [""] * len(prompts)
     progress = _Progress(label, len(prompts), log)
@@ -376,7 +370,7 @@ def _greedy_cached(model, tokenizer: Tokenizer, prompt: list[int], max_new_token
                    stop: Sequence[str], tail: int) -> list[int]:
     """Greedy tokens after ``prompt`` from a key/value cache, with greedy_until's stops."""
     cache = model.new_cache()
-    x = torch.tensor([prompt], dtype=torch.long, device=_device(model))
+    x = torch.tensor([prompt], dtype=torch.long, device=device_of(model))
     new: list[int] = []
     for _ in range(max_new_tokens):
         h = model.hidden(x, cache)[:, -1]  # (1, C): the prompt once, then one token a step
@@ -427,7 +421,7 @@ def validation_loss(model: torch.nn.Module, manifest_path: str | Path, seq_len: 
     A source without validation tokens is listed as skipped.
     """
     seq_len = seq_len or model.config.block_size
-    device = _device(model)
+    device = device_of(model)
     manifest = load_manifest(manifest_path)
     sources: dict[str, dict] = {}
     total_nll, total_tokens = 0.0, 0
@@ -460,7 +454,7 @@ def validation_loss(model: torch.nn.Module, manifest_path: str | Path, seq_len: 
 def sample_texts(model: torch.nn.Module, tokenizer: Tokenizer, prompts: Iterable[str], max_new_tokens: int = 100,
                  temperature: float = 0.8, top_k: int | None = 200, seed: int = 0) -> list[dict]:
     """A continuation per prompt, seeded per (seed, prompt number), stopping at end-of-text."""
-    device = _device(model)
+    device = device_of(model)
     out = []
     for i, prompt in enumerate(prompts):
         ids = tokenizer.encode_batch([prompt])[0].tolist() if prompt else []
@@ -583,12 +577,6 @@ def format_results(results: dict) -> str:
     return "\n".join(lines)
 
 
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m train.eval", description=__doc__.split("\n\n")[0])
     ap.add_argument("--checkpoint", required=True, help="checkpoint written by the trainer")
@@ -653,8 +641,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    _write_text(out / "eval.json", json.dumps(results, indent=2, sort_keys=True) + "\n")
-    _write_text(out / "samples.txt", "".join(
+    write_atomic(out / "eval.json", json.dumps(results, indent=2, sort_keys=True) + "\n")
+    write_atomic(out / "samples.txt", "".join(
         f"=== prompt {i + 1}: {s['prompt']!r}\n{s['prompt']}{s['completion']}\n\n"
         for i, s in enumerate(results["samples"])))
     print(format_results(results))

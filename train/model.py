@@ -140,6 +140,15 @@ class GPTConfig:
         return cls(**d)
 
 
+def device_of(model: nn.Module) -> torch.device:
+    """The device a model's parameters (or buffers) are on; the CPU for an empty module."""
+    for t in model.parameters():
+        return t.device
+    for t in model.buffers():
+        return t.device
+    return torch.device("cpu")
+
+
 def check_fields(cls, d: dict, what: str, error: type[Exception] = ValueError) -> None:
     """Raise ``error`` naming the keys of ``d`` that are not fields of the dataclass ``cls``:
     a saved config from another version fails loudly instead of losing a setting."""

@@ -40,7 +40,8 @@ import torch.nn as nn
 
 from train.checkpoint import FORMAT, VERSION, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from train.config import PRESETS, ConfigError, TrainConfig, apply_overrides
-from train.model import GPT
+from curate.outputs import write_json
+from train.model import GPT, device_of
 
 CKPT = "ckpt.pt"
 LOG = "log.jsonl"
@@ -262,7 +263,7 @@ def validation_loss(model: GPT, cfg: TrainConfig, sources: list[str], autocast) 
     for source in sources:
         total, count = 0.0, 0
         for x, y in val_batches(cfg.manifest, source, cfg.context, cfg.batch_size, max_batches=cfg.eval_batches):
-            x, y = x.to(_device_of(model)), y.to(_device_of(model))
+            x, y = x.to(device_of(model)), y.to(device_of(model))
             with autocast():
                 _, loss = model(x, y)
             total += loss.item() * y.numel()
@@ -271,10 +272,6 @@ def validation_loss(model: GPT, cfg: TrainConfig, sources: list[str], autocast) 
             out[source] = total / count
     model.train(was_training)
     return out
-
-
-def _device_of(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
 
 
 def accum_at(tokens: int, cfg: TrainConfig, per_micro: int, full: int) -> int:
@@ -379,7 +376,7 @@ def _train(cfg: TrainConfig, out: Path, ckpt: dict | None, d: Dist, say) -> dict
     out.mkdir(parents=True, exist_ok=True)
     log = RunLog(out / LOG, d.main, step if ckpt is not None else None)
     if d.main:
-        _write_json(out / CONFIG, cfg.to_dict())
+        write_json(out / CONFIG, cfg.to_dict())
 
     flops_per_token = model.estimate_flops_per_token(cfg.context)
     peak = cfg.peak_flops or (peak_flops(torch.cuda.get_device_name(device)) if device.type == "cuda" else None)
@@ -502,7 +499,7 @@ def _train(cfg: TrainConfig, out: Path, ckpt: dict | None, d: Dist, say) -> dict
         if not (out / CURVE).exists() or start_step == step:
             plot_curve(log.records, out / CURVE, f"{cfg.preset}: {out.name}")
         if step > start_step or not (out / SUMMARY).exists():  # a no-op resume keeps the real run's figures
-            _write_json(out / SUMMARY, summary)
+            write_json(out / SUMMARY, summary)
         say("mixture drawn:\n" + loader.format_report())
         if step == start_step:
             say(f"nothing to do: the checkpoint is already at step {step} of {cfg.max_steps}")
@@ -539,12 +536,6 @@ def _hms(seconds: float) -> str:
     seconds = int(max(0, seconds))
     h, rest = divmod(seconds, 3600)
     return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
-
-
-def _write_json(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 # --------------------------------------------------------------------------- command line
