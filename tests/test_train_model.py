@@ -166,6 +166,11 @@ def test_generate_greedy_topk_and_stop_token():
     stop = int(greedy[0, 5])
     s = model.generate(prompt[:1], 50, temperature=0, stop_token=stop)
     assert s.shape == (1, 6) and int(s[0, -1]) == stop
+    # a stop callback finishes a row as well (here after its third new token)
+    s = model.generate(prompt, 6, temperature=0, stop_token=99, stop=lambda new: len(new) == 3)
+    assert s.shape == (2, 8) and torch.equal(s, greedy[:, :8])
+    with pytest.raises(ValueError, match="stop_token"):
+        model.generate(prompt, 6, stop=lambda new: True)
     # prompts longer than the context are cropped, not an error
     assert model.generate(torch.zeros(1, 70, dtype=torch.long), 2, temperature=0).shape == (1, 72)
 

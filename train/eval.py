@@ -337,7 +337,11 @@ def greedy_until(model: torch.nn.Module, tokenizer: Tokenizer, prompts: Sequence
         active = []
         for i in ids:
             if cached and len(ids[i]) + max_new_tokens <= block:
-                new[i] = _greedy_cached(model, tokenizer, ids[i], max_new_tokens, stop, tail)
+                out = model.generate(torch.tensor([ids[i]], dtype=torch.long, device=device), max_new_tokens,
+                                     temperature=0, stop_token=tokenizer.eot_id,
+                                     stop=lambda toks: any(s in tokenizer.decode(toks[-tail:]) for s in stop))
+                toks = out[0, len(ids[i]):].tolist()
+                new[i] = toks[:toks.index(tokenizer.eot_id)] if tokenizer.eot_id in toks else toks
             else:
                 active.append(i)
         for _ in range(max_new_tokens):
@@ -364,24 +368,6 @@ def greedy_until(model: torch.nn.Module, tokenizer: Tokenizer, prompts: Sequence
             texts[i] = text[:cut]
         progress.update(len(ids))
     return texts
-
-
-def _greedy_cached(model, tokenizer: Tokenizer, prompt: list[int], max_new_tokens: int,
-                   stop: Sequence[str], tail: int) -> list[int]:
-    """Greedy tokens after ``prompt`` from a key/value cache, with greedy_until's stops."""
-    cache = model.new_cache()
-    x = torch.tensor([prompt], dtype=torch.long, device=device_of(model))
-    new: list[int] = []
-    for _ in range(max_new_tokens):
-        h = model.hidden(x, cache)[:, -1]  # (1, C): the prompt once, then one token a step
-        tok = int(model.lm_head(h)[0, :model.config.vocab_size].argmax())
-        if tok == tokenizer.eot_id:
-            break
-        new.append(tok)
-        if any(s in tokenizer.decode(new[-tail:]) for s in stop):
-            break
-        x = torch.tensor([[tok]], dtype=torch.long, device=x.device)
-    return new
 
 
 def gsm8k(model: torch.nn.Module, tokenizer: Tokenizer, items: Sequence[dict], limit: int | None = None,

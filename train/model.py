@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
+from typing import Callable
 
 import torch
 import torch.nn as nn
@@ -445,13 +446,16 @@ class GPT(nn.Module):
     @torch.no_grad()
     def generate(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
                  top_k: int | None = None, generator: torch.Generator | None = None,
-                 stop_token: int | None = None, use_cache: bool = True) -> torch.Tensor:
+                 stop_token: int | None = None, use_cache: bool = True,
+                 stop: Callable[[list[int]], bool] | None = None) -> torch.Tensor:
         """Continue each row of ``idx`` (B, T) by sampling; returns (B, T + n).
 
         ``temperature=0`` is greedy decoding. ``top_k`` keeps only the k most
         likely tokens. With ``stop_token``, generation ends once every row has
-        produced it, and rows that finished earlier are filled with it. Put the
-        model in eval mode first (dropout).
+        produced it, and rows that finished earlier are filled with it. ``stop``
+        (with ``stop_token``) also finishes a row: it is called with the row's
+        new tokens after each one (a stop string, say). Put the model in eval
+        mode first (dropout).
 
         The keys and values of the tokens so far are cached, so each new token
         costs one position's forward instead of the whole context's, while the
@@ -463,7 +467,10 @@ class GPT(nn.Module):
         >>> m.generate(torch.zeros(3, 4, dtype=torch.long), 5, top_k=10, generator=g).shape
         torch.Size([3, 9])
         """
+        if stop is not None and stop_token is None:
+            raise ValueError("stop needs a stop_token to fill the rows it finishes")
         done = torch.zeros(idx.size(0), dtype=torch.bool, device=idx.device)
+        start = idx.size(1)
         cache = self.new_cache() if use_cache else None
         fed = 0  # tokens of idx already in the cache
         for _ in range(max_new_tokens):
@@ -487,6 +494,9 @@ class GPT(nn.Module):
                 nxt = nxt.masked_fill(done[:, None], stop_token)
                 done |= nxt[:, 0] == stop_token
             idx = torch.cat([idx, nxt], dim=1)
+            if stop is not None:
+                for r in (~done).nonzero().flatten().tolist():
+                    done[r] = stop(idx[r, start:].tolist())
             if stop_token is not None and bool(done.all()):
                 break
         return idx
