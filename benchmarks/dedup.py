@@ -185,10 +185,10 @@ def eval_copycat(cfg: DedupConfig) -> dict:
     pos = [p for p in pairs if p["s3"] >= 0.8]
     hit = [p for p in pos if cluster[p["a"]] == cluster[p["b"]]]
     low = [p for p in pairs if p["s3"] < 0.8 and cluster[p["a"]] == cluster[p["b"]]]
-    text = {d.id: d.text for d in docs}
+    sets = {d.id: set(shingle_hashes(d.text, cfg.ngram).tolist()) for d in docs}
 
     def exact_c(a, b):
-        A, B = set(shingle_hashes(text[a], cfg.ngram).tolist()), set(shingle_hashes(text[b], cfg.ngram).tolist())
+        A, B = sets[a], sets[b]
         return round(len(A & B) / max(1, min(len(A), len(B))), 3)
 
     wrong = sorted(pred - labelled)
@@ -200,7 +200,6 @@ def eval_copycat(cfg: DedupConfig) -> dict:
     # dataset's own measure decides: S3 on word 8-grams (s3), at the issue's
     # positive bar 0.8, or a cut-down copy at the same bar (at least 0.8 of the
     # removed page's 8-grams in the representative).
-    sets = {d.id: set(shingle_hashes(d.text, cfg.ngram).tolist()) for d in docs}
     grams = {d.id: word_8grams(d.text) for d in docs}
     s3_error = max(abs(s3(grams[p["a"]], grams[p["b"]]) - p["s3"]) for p in pairs)
     partner = defaultdict(set)
