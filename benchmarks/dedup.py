@@ -56,9 +56,10 @@ SHARED = REPO.parent / "shared" / "data"
 DEDUP = SHARED / "dedup"
 EVAL = SHARED / "eval"
 
-from curate.dedup import DedupConfig, dedup_documents  # noqa: E402
-from curate.document import Document  # noqa: E402
-from curate.progress import rss_mb  # noqa: E402
+from curate.dedup.config import DedupConfig
+from curate.dedup.core import dedup_documents
+from curate.core.document import Document
+from curate.core.progress import rss_mb
 
 
 # --------------------------------------------------------------------------- data
@@ -126,8 +127,8 @@ def edge_precision(res, docs, cfg: DedupConfig) -> tuple[float, int]:
     (what a bucket collision or an estimation error would break), and the pair count."""
     import numpy as np
 
-    from curate.dedup.minhash import is_duplicate
-    from curate.dedup.normalize import shingle_hashes
+    from curate.dedup.rules import is_duplicate
+    from curate.core.words import shingle_hashes
 
     text = {d.id: d.text for d in docs}
     sets: dict = {}
@@ -175,7 +176,7 @@ def eval_gutenberg(cfg: DedupConfig, max_chars: int | None = None, clusters=None
 
 
 def eval_copycat(cfg: DedupConfig) -> dict:
-    from curate.dedup.normalize import shingle_hashes
+    from curate.core.words import shingle_hashes
 
     docs, pairs = copycat_docs()
     res = dedup_documents(docs, cfg)
@@ -381,7 +382,7 @@ def write_corpus(out_dir: Path, n: int, length: int = 500, seed: int = 0, shard:
 
     import numpy as np
 
-    from curate.document import DocumentWriter
+    from curate.core.document import DocumentWriter
 
     words = reference_words()
     rng = np.random.default_rng(seed)
@@ -423,7 +424,7 @@ def write_corpus(out_dir: Path, n: int, length: int = 500, seed: int = 0, shard:
 
 def _memory_child(out: str, *paths: str) -> None:
     """One streaming dedup (what ``curate dedup`` runs) of ``paths``; prints peak RSS and timings."""
-    from curate.dedup import dedup_files
+    from curate.dedup.core import dedup_files
 
     base = _rss_mb()
     c0, t = _cpu(), time.perf_counter()
@@ -468,7 +469,7 @@ def bench_memory(n: int, small: int | None = None) -> dict:
 # --------------------------------------------------------------------------- decontam
 
 def bench_decontam() -> dict:
-    from curate.decontam import Decontaminator, load_benchmarks
+    from curate.decontam.overlap import Decontaminator, load_benchmarks
 
     benches = [EVAL / "lambada_openai_test.part1.jsonl", EVAL / "gsm8k_test.part1.jsonl"]
     t = time.perf_counter()
@@ -506,8 +507,9 @@ def bench_ensemble(threshold: float = 0.4) -> dict:
     from datasketch import MinHash
     from datasketch.lshensemble import MinHashLSHEnsemble as LSHEnsemble
 
-    from curate.dedup.minhash import estimate, exact_containment, is_duplicate, needs_exact, signature
-    from curate.dedup.normalize import shingle_hashes
+    from curate.dedup.minhash import estimate, signature
+    from curate.dedup.rules import exact_containment, is_duplicate, needs_exact
+    from curate.core.words import shingle_hashes
 
     cfg = DedupConfig()
     out = {}

@@ -159,7 +159,7 @@ def load_dataset(data_dir: Path) -> tuple[dict[str, str], dict[str, str], dict[s
 
 
 def _ours() -> Callable[[str, str], str]:
-    from curate.extract import html_to_text
+    from curate.ingest.extract import html_to_text
 
     return lambda html, url: html_to_text(html, url)
 

@@ -7,7 +7,7 @@ gzip members, repeated ``--repeat`` times with fresh record ids so nothing is
 deduplicated away), then runs, each in its own single-process subprocess so its
 CPU time and peak memory are its own:
 
-* ours:      curate.ingest.read_archive -> curate.annotate.FilterStage
+* ours:      curate.ingest.records.read_archive -> curate.filters.stage.FilterStage
              (FastWARC, our extractor, fastText lid.176, C4 + Gopher + FineWeb rules)
 * datatrove: WarcReader -> Trafilatura -> GopherRepetition -> GopherQuality ->
              C4Quality -> FineWebQuality (its equivalent chain; datatrove's
@@ -75,9 +75,9 @@ def assemble(out: Path, repeat: int, data_dir: Path = SHARED / "warc") -> Path:
 # --------------------------------------------------------------------------- workers (subprocesses)
 
 def run_ours(path: str) -> dict:
-    from curate.annotate import FilterStage
-    from curate.ingest import read_archive
-    from curate.stats import Counters
+    from curate.filters.stage import FilterStage
+    from curate.ingest.records import read_archive
+    from curate.core.counters import Counters
 
     counters = Counters()
     stage = FilterStage()
@@ -129,7 +129,7 @@ def run_datatrove(path: str) -> dict:
 
 
 def _worker(kind: str, path: str) -> None:
-    from curate.progress import rss_mb
+    from curate.core.progress import rss_mb
 
     result = run_ours(path) if kind == "ours" else run_datatrove(path)
     self_rss = rss_mb()  # this process's own peak (ru_maxrss would carry the parent's across exec)

@@ -9,7 +9,7 @@ size and hold distinct documents. Each configuration runs in its own fresh
 subprocess (its own interpreter, fastText load and Beam workers) writing to
 its own fresh output directory (the job skips inputs whose done-markers exist):
 
-* loop:  for each file, curate.ingest.read_archive -> FilterStage.decide ->
+* loop:  for each file, curate.ingest.records.read_archive -> FilterStage.decide ->
          DocumentWriter of the kept documents (the job's work, one process)
 * beam1: pipelines.filter.run on DirectRunner, --workers 1 (in-process)
 * beam2: pipelines.filter.run on DirectRunner, --workers 2 (multi_processing)
@@ -66,11 +66,11 @@ def assemble_distinct(out: Path, repeat: int, first_copy: int, data_dir: Path = 
 
 def run_loop(inputs: list[str], out: str) -> dict:
     """The job's work as a plain loop: read -> decide -> write kept docs, per file."""
-    from curate.annotate import FilterStage, StageConfig
-    from curate.document import DocumentWriter
-    from curate.ingest import default_source, read_archive
-    from curate.outputs import input_key, output_path
-    from curate.stats import Counters
+    from curate.filters.stage import FilterStage, StageConfig
+    from curate.core.document import DocumentWriter
+    from curate.ingest.records import default_source, read_archive
+    from curate.core.layout import input_key, output_path
+    from curate.core.counters import Counters
 
     t0 = time.perf_counter()
     stage = FilterStage(StageConfig.preset("gpt3"))

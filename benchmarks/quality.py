@@ -64,9 +64,9 @@ MODELS = {
 
 def build_corpora(work: Path) -> dict[str, list[str]]:
     """Write the named documents files; returns NAME=PATH specs per role."""
-    from curate.document import write_documents
-    from curate.ingest import read_archive
-    from curate.reference import read_gutenberg, read_jsonl, read_wikitext
+    from curate.core.document import write_documents
+    from curate.ingest.records import read_archive
+    from curate.ingest.reference import read_gutenberg, read_jsonl, read_wikitext
 
     work.mkdir(parents=True, exist_ok=True)
 
@@ -100,7 +100,7 @@ def build_corpora(work: Path) -> dict[str, list[str]]:
 
 def english_only(ds):
     """The subset of a LabelledSet whose crawl documents fastText lid calls English."""
-    from curate.langid import check_language
+    from curate.filters.langid import check_language
 
     keep = [y == 1 or check_language(t).keep for t, y in zip(ds.texts, ds.labels)]
     return ds.subset(keep)
@@ -158,7 +158,7 @@ def text_windows(n: int, chars: int = 3000, seed: int = 0) -> tuple[list[str], n
 
 def run_speed(out: Path, names: list[str], n: int = 5000, repeats: int = 5) -> dict:
     from classifiers.scoring import make_scorer
-    from curate.document import Document
+    from curate.core.document import Document
 
     texts, _ = text_windows(n, seed=1)
     docs = [Document(id=f"w{i}", text=t) for i, t in enumerate(texts)]

@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 from benchmarks.ingest import SHARED, assemble
-from curate.archive import NotAnArchiveError, iter_records
-from curate.ingest import read_archive
-from curate.stats import Counters
+from curate.ingest.archive import NotAnArchiveError, iter_records
+from curate.ingest.records import read_archive
+from curate.core.counters import Counters
 
 
 def _count_fastwarc(path) -> tuple[int, str]:

@@ -30,10 +30,10 @@ def main(argv=None) -> int:
         print(f"benchmarks.shards: error: {REF} not found (the shared data set)", file=sys.stderr)
         return 2
 
-    from curate.reference import read_gutenberg, read_jsonl
-    from curate.progress import rss_mb
-    from curate.shards import write_source_shards
-    from curate.tokenizer import TokenizerConfig, train_tokenizer
+    from curate.ingest.reference import read_gutenberg, read_jsonl
+    from curate.core.progress import rss_mb
+    from curate.mixture.shards import write_source_shards
+    from curate.mixture.tokenizer import TokenizerConfig, train_tokenizer
 
     docs = [d for p in sorted((REF / "books").glob("*.txt.gz")) for d in read_gutenberg(p)]
     docs += list(read_jsonl(REF / "webtext_like" / "dragnet-2012-articles.train.jsonl.gz", text_field="article"))
@@ -73,7 +73,7 @@ def main(argv=None) -> int:
     # 1x and 4x the documents (copies with new ids), tokenizer reused
     import subprocess
 
-    from curate.document import Document, write_documents
+    from curate.core.document import Document, write_documents
 
     with tempfile.TemporaryDirectory() as tmp:
         tok.save(Path(tmp) / "tokenizer.json")
@@ -81,7 +81,7 @@ def main(argv=None) -> int:
             src = Path(tmp) / f"docs{k}.parquet"
             write_documents(src, (Document(id=f"{c}:{d.id}", text=d.text) for c in range(k) for d in docs))
             # the child's own peak (VmHWM via rss_mb): ru_maxrss would carry this process's across exec
-            code = ("import sys; from curate.progress import rss_mb; from curate.shards_cli import main; "
+            code = ("import sys; from curate.core.progress import rss_mb; from cli.shards import main; "
                     f"rc = main(['shards', 'build', '--source', 'x={src}:1', '--out', '{tmp}/out{k}', "
                     f"'--tokenizer', '{tmp}/tokenizer.json', '-q']); "
                     "print(round(rss_mb())); sys.exit(rc)")

@@ -22,8 +22,8 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from curate.document import Document, DocumentFormatError, read_documents
-from curate.outputs import id_fraction
+from curate.core.document import Document, DocumentFormatError, read_documents
+from curate.core.ids import id_fraction
 
 SPLIT_SALT = "quality-split"
 _DOC_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz", ".json", ".json.gz", ".ndjson", ".ndjson.gz")
@@ -51,7 +51,7 @@ def iter_path_documents(path: str, errors: list | None = None) -> Iterator[Docum
     if str(path).lower().endswith(_DOC_SUFFIXES):
         yield from read_documents(path, errors=errors)
         return
-    from curate.ingest import default_source, read_archive
+    from curate.ingest.records import default_source, read_archive
 
     yield from read_archive(path, errors, source=default_source(path))
 

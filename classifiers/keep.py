@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from curate.outputs import id_fraction
+from curate.core.ids import id_fraction
 
 DEFAULT_ALPHA = 9.0
 SALT = "pareto"

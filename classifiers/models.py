@@ -35,7 +35,7 @@ import numpy as np
 
 from classifiers.features import FeatureConfig, Featurizer, tokenize
 from classifiers.keep import DEFAULT_ALPHA
-from curate.outputs import sha256_file
+from curate.core.files import sha256_file
 
 CARD = "card.json"
 FORMAT = "curate-quality-model/1"
@@ -245,9 +245,9 @@ def _fetch_remote(location: str, cache_dir: str | os.PathLike | None = None) -> 
 
     ``gs://bucket/path`` is read through its public HTTPS form
     (storage.googleapis.com); ``s3://`` and ``http(s)://`` through
-    ``curate.sources.open_input`` (retries, resumption).
+    ``curate.ingest.sources.open_input`` (retries, resumption).
     """
-    from curate.sources import open_input
+    from curate.ingest.sources import open_input
 
     base = location.rstrip("/")
     if base.startswith("gs://"):

@@ -23,8 +23,8 @@ from typing import Iterable, Iterator
 
 from classifiers.keep import SALT, pareto_keep
 from classifiers.models import load_model
-from curate.document import Document
-from curate.stats import Counters
+from curate.core.document import Document
+from curate.core.counters import Counters
 
 FIELD = "quality"
 

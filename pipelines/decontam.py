@@ -3,7 +3,7 @@
     python -m pipelines.decontam --benchmark ../shared/data/eval/*.jsonl \\
         --input 'out/sample/dedup/kept/*.parquet' --out out/sample/decontam
 
-Stages (each a thin DoFn over ``curate.decontam.Decontaminator``)::
+Stages (each a thin DoFn over ``curate.decontam.overlap.Decontaminator``)::
 
     driver: benchmark JSONL -> 13-gram index (sorted hashes; ~10 bytes per n-gram,
             shipped to workers with the DoFns)
@@ -35,14 +35,21 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import GlobalWindows
 
-from curate.decontam import (BenchmarkError, DecontamConfig, Decontaminator, empty_report, load_benchmarks,
-                             merge_reports, summarize_report)
-from curate.document import DocumentWriter
-from curate.stats import Counters
-from curate.sources import SourceError
+from curate.core.counters import Counters
+from curate.core.document import DocumentWriter
+from curate.decontam.overlap import (
+    BenchmarkError,
+    DecontamConfig,
+    Decontaminator,
+    empty_report,
+    load_benchmarks,
+    merge_reports,
+    summarize_report,
+)
+from curate.ingest.sources import SourceError
 from pipelines.dedup import ReadDocsFn, auto_shards
-from pipelines.runner import add_runner_args, pipeline_options
 from pipelines.fileio import expand, get, join, put
+from pipelines.runner import add_runner_args, pipeline_options
 
 NAMESPACE = "curate"
 

@@ -42,16 +42,22 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import GlobalWindows
 
+from curate.core.document import (
+    Document,
+    DocumentFormatError,
+    DocumentWriter,
+    read_documents,
+)
+from curate.core.words import shingle_positions
 from curate.dedup.cluster import large_star, rank_key, representatives, small_star
+from curate.dedup.config import DedupConfig
 from curate.dedup.core import newer, size_bin, sorted_bins, text_key
-from curate.dedup.minhash import (DedupConfig, band_keys, bucket_pairs, estimate, host_key, is_duplicate,
-                                  needs_exact, set_key, shingle_counts, signatures, site_counts,
-                                  copy_containment)
-from curate.dedup.normalize import shingle_positions
-from curate.document import Document, DocumentFormatError, DocumentWriter, read_documents
-from curate.sources import SourceError
-from pipelines.runner import add_runner_args, pipeline_options
+from curate.dedup.minhash import band_keys, bucket_pairs, estimate, signatures
+from curate.dedup.rules import copy_containment, is_duplicate, needs_exact
+from curate.dedup.templates import host_key, set_key, shingle_counts, site_counts
+from curate.ingest.sources import SourceError
 from pipelines.fileio import expand, get, join, local_copy, put
+from pipelines.runner import add_runner_args, pipeline_options
 
 NAMESPACE = "curate"
 

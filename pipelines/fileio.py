@@ -75,11 +75,11 @@ def local_copy(path: str):
 def expand(patterns: list[str]) -> list[str]:
     """Input files from paths and globs, local or on any Beam filesystem (gs://b/docs/*.parquet).
 
-    Local patterns go through :func:`curate.sources.expand_inputs`; remote globs
+    Local patterns go through :func:`curate.ingest.sources.expand_inputs`; remote globs
     are matched by Beam's FileSystems, sorted, and a pattern matching nothing
     is an error, as it is locally.
     """
-    from curate.sources import SourceError, expand_inputs
+    from curate.ingest.sources import SourceError, expand_inputs
 
     out: list[str] = []
     for pattern in patterns:

@@ -7,10 +7,10 @@
 
 Stages (each a thin DoFn over a ``curate`` function)::
 
-    locations -> Reshuffle -> Read (archive -> documents: curate.ingest)
-              -> Filter (language id + heuristics: curate.annotate)
+    locations -> Reshuffle -> Read (archive -> documents: curate.ingest.records)
+              -> Filter (language id + heuristics: curate.filters.stage)
               -> Quality (classifier score + Pareto keep rule, with --quality-model)
-              -> CoGroupByKey(input) -> WritePerInput (curate.outputs layout)
+              -> CoGroupByKey(input) -> WritePerInput (curate.core.layout layout)
 
 Everything random is seeded from document ids and every output is written
 per input file, to a temp name then renamed, with a completion marker last, so
@@ -36,22 +36,22 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import GlobalWindows
 
-from curate.annotate import FilterStage, StageConfig
-from curate.archive import ArchiveError, NotAnArchiveError
-from curate.document import DocumentWriter
-from curate.ingest import default_source, read_archive
-from curate.outputs import (
+from curate.core.counters import Counters, merge_counts, summary_table
+from curate.core.document import DocumentWriter
+from curate.core.files import dumps_jsonl
+from curate.core.layout import (
     doc_order,
-    dumps_jsonl,
     in_rejected_sample,
     input_key,
-    merge_counts,
     output_path,
     rejected_record,
     sort_errors,
 )
-from curate.progress import rss_mb
-from curate.sources import (
+from curate.core.progress import rss_mb
+from curate.filters.stage import FilterStage, StageConfig
+from curate.ingest.archive import ArchiveError, NotAnArchiveError
+from curate.ingest.records import default_source, read_archive
+from curate.ingest.sources import (
     DEFAULT_BASE,
     SourceError,
     expand_inputs,
@@ -59,7 +59,6 @@ from curate.sources import (
     open_input,
     resolve_crawls,
 )
-from curate.stats import Counters, summary_table
 from pipelines.fileio import get, put
 from pipelines.runner import add_runner_args, pipeline_options
 

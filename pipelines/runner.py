@@ -14,7 +14,7 @@ import os
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from curate.sources import SourceError
+from curate.ingest.sources import SourceError
 
 
 def add_runner_args(ap: argparse.ArgumentParser, workers: int | None = None) -> None:

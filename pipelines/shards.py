@@ -6,10 +6,10 @@
 Stages::
 
     driver: check the mixture, train (or reuse) the tokenizer, skip finished sources
-    (source, file number, file) -> encode the file into a part (curate.shards.write_part)
+    (source, file number, file) -> encode the file into a part (curate.mixture.shards.write_part)
         -> GroupByKey(source) -> parts in file order through the shard writer
-           (curate.shards.assemble_parts) -> NAME/done.json
-    driver: manifest.json from every source's done.json (curate.mixture.write_manifest)
+           (curate.mixture.shards.assemble_parts) -> NAME/done.json
+    driver: manifest.json from every source's done.json (curate.mixture.build.write_manifest)
 
 Encoding, the expensive step, runs one input file per worker task. Assembly is
 a sequential copy per source: documents reach the shard writer in the same
@@ -36,12 +36,18 @@ from pathlib import Path
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from curate.document import DocumentFormatError, read_documents
-from curate.mixture import BuildPlan, finish_source, format_table, prepare, write_manifest
-from curate.shards import assemble_parts, write_part
-from curate.shards_cli import add_build_args, config_from_args
-from curate.sources import SourceError
-from curate.tokenizer import Tokenizer
+from curate.core.document import DocumentFormatError, read_documents
+from curate.ingest.sources import SourceError
+from curate.mixture.build import (
+    BuildPlan,
+    finish_source,
+    format_table,
+    prepare,
+    write_manifest,
+)
+from curate.mixture.options import add_build_args, config_from_args
+from curate.mixture.shards import assemble_parts, write_part
+from curate.mixture.tokenizer import Tokenizer
 from pipelines.runner import add_runner_args, pipeline_options
 
 NAMESPACE = "curate"

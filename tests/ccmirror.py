@@ -6,7 +6,7 @@ the way ``data.commoncrawl.org`` does (``collinfo.json``,
 and ``MirrorServer`` serves any directory over HTTP on 127.0.0.1 with byte
 ranges, HEAD and 404, and can misbehave on purpose the ways real servers do
 (drop a connection mid-body, answer 503, cut a file short, ignore ``Range``),
-so the retry and resume logic of ``curate.sources`` is tested against a real
+so the retry and resume logic of ``curate.ingest.sources`` is tested against a real
 socket instead of mocks. Any test (the Beam end-to-end ones too) can use it::
 
     mirror = build_mirror(tmp_path / "cc")

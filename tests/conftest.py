@@ -28,7 +28,7 @@ def books_and_news(articles: int = 150) -> tuple[list, list]:
     first ``articles`` hand-cleaned news articles (about 1 MB in all)."""
     from itertools import islice
 
-    from curate.reference import read_gutenberg, read_jsonl
+    from curate.ingest.reference import read_gutenberg, read_jsonl
 
     books_dir = shared("reference", "books")
     web = shared("reference", "webtext_like", "dragnet-2012-articles.train.jsonl.gz")

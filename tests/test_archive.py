@@ -10,8 +10,8 @@ from collections import Counter
 
 import pytest
 
-from curate.archive import NotAnArchiveError, arc_date_to_iso, iter_records, sniff
-from curate.stats import Counters
+from curate.ingest.archive import NotAnArchiveError, arc_date_to_iso, iter_records, sniff
+from curate.core.counters import Counters
 from tests.conftest import shared
 
 # Records per file and type: at least what the better of warcio and FastWARC
@@ -211,7 +211,7 @@ def test_memory_is_flat_on_repeated_input(tmp_path):
     with open(path, "wb") as fh:
         for _ in range(8):
             fh.write(src)
-    from curate.archive import _LenientReader, _Source
+    from curate.ingest.archive import _LenientReader, _Source
 
     seen = 0
     max_buf = 0

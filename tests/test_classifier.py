@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from classifiers.cli import main as cli_main
+from cli import main as cli_main
 from classifiers.data import load_labelled, sample_weights, split_of
 from classifiers.features import PRESETS, FeatureConfig, Featurizer, tokenize
 from classifiers.keep import keep_probability, pareto_draw, pareto_keep
@@ -17,7 +17,7 @@ from classifiers.models import FastTextModel, LRModel, ModelError, load_model, s
 from classifiers.report import evaluate, write_report
 from classifiers.scoring import QualityScorer, make_scorer
 from classifiers.train import TrainConfig, train_and_report
-from curate.document import Document, write_documents
+from curate.core.document import Document, write_documents
 from tests.conftest import shared
 
 GOOD = ("the river flowed slowly past the old mill while the miller told his daughter a long story "
@@ -265,7 +265,7 @@ def test_evaluate_report_numbers(tmp_path):
 # --------------------------------------------------------------------------- real data
 
 def test_real_books_vs_crawl_generalises_to_an_unseen_book(tmp_path):
-    from curate.reference import read_gutenberg, read_jsonl
+    from curate.ingest.reference import read_gutenberg, read_jsonl
 
     books = shared("reference", "books")
     cc = shared("warc", "cc-main-2019-30_dolma-extracted-text.part1.jsonl.gz")

@@ -9,12 +9,12 @@ import sys
 
 import pytest
 
-from curate.document import read_documents
+from curate.core.document import read_documents
 from tests.conftest import REPO, SAMPLE, shared
 
 
 def curate(*args, stdin: str | None = None):
-    return subprocess.run([sys.executable, "-m", "curate.cli", *map(str, args)], input=stdin,
+    return subprocess.run([sys.executable, "-m", "cli", *map(str, args)], input=stdin,
                           capture_output=True, text=True, cwd=REPO)
 
 

@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from curate.decontam import DecontamConfig, Decontaminator, load_benchmarks, ngram_hashes, tokens
-from curate.dedup.cli import add_decontaminate_parser
-from curate.document import Document, read_documents, write_documents
+from curate.decontam.overlap import DecontamConfig, Decontaminator, load_benchmarks, ngram_hashes, tokens
+from cli.decontaminate import add_decontaminate_parser
+from curate.core.document import Document, read_documents, write_documents
 from tests.conftest import shared
 
 

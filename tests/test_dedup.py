@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 from datasketch import MinHash
 
-from curate.dedup import DedupConfig, dedup_documents
-from curate.dedup.cli import add_dedup_parser
+from curate.dedup.config import DedupConfig
+from curate.dedup.core import dedup_documents
+from cli.dedup import add_dedup_parser
 from curate.dedup.cluster import star_components
-from curate.dedup.minhash import host_key
+from curate.dedup.templates import host_key
 from curate.dedup.minhash import signature, signatures
-from curate.dedup.normalize import _COMBINING, _DIGIT, _WORD, shingle_batch, shingle_hashes, word_tokens, words
-from curate.document import Document, read_documents, write_documents
+from curate.core.words import _COMBINING, _DIGIT, _WORD, shingle_batch, shingle_hashes, word_tokens, words
+from curate.core.document import Document, read_documents, write_documents
 from tests.conftest import shared
 
 PROSE = ("It was the best of times it was the worst of times it was the age of wisdom it was the age "
@@ -175,7 +176,7 @@ def test_against_reference_and_scope():
 
 
 def test_duplicate_ids_are_an_error():
-    from curate.dedup import DedupError
+    from curate.dedup.core import DedupError
 
     with pytest.raises(DedupError, match="'x' occurs twice"):
         dedup_documents([Document(id="x", text="a"), Document(id="x", text="b")])
@@ -291,8 +292,8 @@ def _mixed_docs(n=300, seed=11):
 
 @pytest.mark.parametrize("scope", ["all", "source"])
 def test_streaming_files_give_the_same_result_as_the_list(tmp_path, scope):
-    from curate.dedup import dedup_files
-    from curate.stats import Counters
+    from curate.dedup.core import dedup_files
+    from curate.core.counters import Counters
 
     docs = _mixed_docs()
     refs = [Document(id="ref-1", text=OTHER.replace("money", "cash")), Document(id="ref-2", text="short")]
@@ -314,7 +315,8 @@ def test_streaming_files_give_the_same_result_as_the_list(tmp_path, scope):
 
 
 def test_streaming_refuses_input_that_changes_between_reads(tmp_path, monkeypatch):
-    from curate.dedup import DedupError, core, dedup_files
+    from curate.dedup import core
+    from curate.dedup.core import DedupError, dedup_files
 
     write_documents(tmp_path / "in.jsonl", [Document(id="1", text=PROSE), Document(id="2", text=OTHER)])
     real, reads = core._stream, []

@@ -1,4 +1,4 @@
-"""Tests for curate.extract.html_to_text and the extraction benchmark metric."""
+"""Tests for curate.ingest.extract.html_to_text and the extraction benchmark metric."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from benchmarks.extraction import (  # noqa: E402
     shingles,
     tokenize,
 )
-from curate.extract import html_to_text  # noqa: E402
+from curate.ingest.extract import html_to_text
 
 # --------------------------------------------------------------------------- metric
 
@@ -242,9 +242,9 @@ def test_benchmark_f1():
 def test_real_page_with_nameless_nodes_extracts():
     """A 2008 Common Crawl page whose DOM holds nodes Lexbor gives no tag name
     (this once raised inside the extractor and lost the page)."""
-    from curate.archive import iter_records
-    from curate.charset import decode_html
-    from curate.http import parse_response
+    from curate.ingest.archive import iter_records
+    from curate.ingest.charset import decode_html
+    from curate.ingest.http import parse_response
 
     sample = Path(__file__).resolve().parents[1] / "sample" / "CC-2008-excerpt.arc.gz"
     rec = next(r for r in iter_records(sample) if r.offset == 952543)

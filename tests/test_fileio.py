@@ -16,7 +16,7 @@ beam = pytest.importorskip("apache_beam")
 
 from apache_beam.io.localfilesystem import LocalFileSystem  # noqa: E402
 
-from curate.document import Document, read_documents, write_documents  # noqa: E402
+from curate.core.document import Document, read_documents, write_documents
 from tests.conftest import shared  # noqa: E402
 
 PREFIX = "lfs://"
@@ -101,7 +101,7 @@ def test_local_copy_and_expand_on_a_remote_scheme(tmp_path):
             assert "://" not in path
             texts += [d.text for d in read_documents(path)]
     assert texts == ["hello there", "general kenobi"]
-    from curate.sources import SourceError
+    from curate.ingest.sources import SourceError
     with pytest.raises(SourceError, match="no input matches"):
         expand([f"{PREFIX}{tmp_path}/*.nothing"])
 
@@ -110,8 +110,8 @@ def test_dedup_and_decontam_jobs_read_and_write_through_filesystems(tmp_path):
     from apache_beam.options.pipeline_options import PipelineOptions
 
     from benchmarks.dedup import clough_docs
-    from curate.decontam import Decontaminator, load_benchmarks
-    from curate.dedup import dedup_documents
+    from curate.decontam.overlap import Decontaminator, load_benchmarks
+    from curate.dedup.core import dedup_documents
     from pipelines.decontam import run as decontam_run
     from pipelines.dedup import run as dedup_run
 

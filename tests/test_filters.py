@@ -10,7 +10,7 @@ from dataclasses import asdict, replace
 
 import pytest
 
-from curate.filters import (
+from curate.filters.heuristics import (
     PRESETS,
     REASONS,
     C4Config,
@@ -30,7 +30,7 @@ from curate.filters import (
 )
 from curate.filters.c4 import count_sentences
 from curate.filters.gopher import dup_ngram_char_fracs, duplicate_stats, top_ngram_char_frac
-from curate.stats import Counters
+from curate.core.counters import Counters
 from tests.conftest import shared
 
 # A short, ordinary news-like document that passes every rule with defaults.

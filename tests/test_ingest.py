@@ -6,11 +6,11 @@ import gzip
 
 import pytest
 
-from curate.charset import decode_html
-from curate.document import Document, read_documents, write_documents
-from curate.http import dechunk, parse_response
-from curate.ingest import read_archive
-from curate.stats import Counters
+from curate.ingest.charset import decode_html
+from curate.core.document import Document, read_documents, write_documents
+from curate.ingest.http import dechunk, parse_response
+from curate.ingest.records import read_archive
+from curate.core.counters import Counters
 from tests.conftest import SAMPLE, shared
 
 
@@ -144,7 +144,7 @@ def test_reads_dolma_jsonl_and_reports_bad_lines(tmp_path):
 
 
 def test_unknown_suffix_is_a_clear_error(tmp_path):
-    from curate.document import DocumentFormatError
+    from curate.core.document import DocumentFormatError
 
     with pytest.raises(DocumentFormatError, match="docs.txt"):
         write_documents(tmp_path / "docs.txt", [])
@@ -153,16 +153,16 @@ def test_unknown_suffix_is_a_clear_error(tmp_path):
 def test_extraction_failure_is_counted_and_recorded(monkeypatch):
     """A page the extractor chokes on is skipped with a counter and an error
     record naming the file and offset, and the pages around it are kept."""
-    import curate.extract
+    import curate.ingest.extract
 
-    real = curate.extract._extract
+    real = curate.ingest.extract._extract
 
     def flaky(html):
         if "пожарной" in html:
             raise RecursionError("too deep")
         return real(html)
 
-    monkeypatch.setattr(curate.extract, "_extract", flaky)
+    monkeypatch.setattr(curate.ingest.extract, "_extract", flaky)
     c, errs = Counters(), []
     docs = list(read_archive(shared("warc", "cc-main-2020-34_resiliparse-warcfile.part1.warc.gz"), errs, c))
     assert c["skipped:extract_error"] == 1 and len(docs) == 10

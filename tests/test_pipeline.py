@@ -200,7 +200,7 @@ def test_same_documents_on_three_runners(tmp_path, quality_model):
     assert c["quality:scored"] > 10 and c["dropped:quality"] > 0 and c["kept"] > 0
     assert c["quality:kept"] == c["kept"]
     assert c["docs"] == c["kept"] + sum(v for k, v in c.items() if k.startswith("dropped:"))
-    from curate.document import read_documents
+    from curate.core.document import read_documents
 
     kept = [d for p in sorted((tmp_path / "inproc" / "docs").iterdir()) for d in read_documents(p)]
     assert kept and all(abs(d.metadata["quality"] - 0.880797) < 1e-6 for d in kept)
@@ -217,7 +217,7 @@ def test_dataflow_graph_builds_and_every_dofn_pickles(tmp_path):
     from apache_beam.internal import pickler
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from curate.annotate import StageConfig
+    from curate.filters.stage import StageConfig
     from pipelines.filter import build
 
     opts = PipelineOptions(["--project=p", "--region=us-central1", "--temp_location=gs://bucket/tmp",
@@ -247,7 +247,7 @@ def test_dataflow_graph_builds_and_every_dofn_pickles(tmp_path):
     clone = pickler.loads(pickler.dumps(filt))
     clone.setup()
     clone.start_bundle()
-    from curate.document import Document
+    from curate.core.document import Document
 
     import gzip
 

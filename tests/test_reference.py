@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from classifiers.cli import main as cli_main
-from curate.document import DocumentFormatError, read_documents
-from curate.reference import (
+from cli import main as cli_main
+from curate.core.document import DocumentFormatError, read_documents
+from curate.ingest.reference import (
     detokenize_wikitext,
     paginate,
     read_gutenberg,

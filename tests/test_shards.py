@@ -9,13 +9,30 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from curate.document import Document, write_documents
-from curate.mixture import (MixtureConfig, SourceConfig, build, epochs_table, format_table,
-                            load_manifest, parse_source, verify_manifest)
-from curate.shards import (HEADER, ShardFormatError, ShardWriter, iter_documents, read_header,
-                           read_index, read_tokens, split_of, write_source_shards)
-from curate.shards_cli import main as shards_main
-from curate.tokenizer import EOT, Tokenizer, TokenizerConfig, token_dtype, train_tokenizer
+from curate.core.document import Document, write_documents
+from curate.mixture.build import (
+    MixtureConfig,
+    SourceConfig,
+    build,
+    epochs_table,
+    format_table,
+    load_manifest,
+    parse_source,
+    verify_manifest,
+)
+from curate.mixture.shards import (
+    HEADER,
+    ShardFormatError,
+    ShardWriter,
+    iter_documents,
+    read_header,
+    read_index,
+    read_tokens,
+    split_of,
+    write_source_shards,
+)
+from cli import main as shards_main
+from curate.mixture.tokenizer import EOT, Tokenizer, TokenizerConfig, token_dtype, train_tokenizer
 from tests.conftest import books_and_news
 
 VAL = 0.1  # large enough that the small fixture has a few validation documents

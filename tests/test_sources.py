@@ -1,4 +1,4 @@
-"""curate.sources against a Common Crawl-shaped mirror on loopback (no network).
+"""curate.ingest.sources against a Common Crawl-shaped mirror on loopback (no network).
 
 The mirror (tests/ccmirror.py) serves the real sample archives with CC's layout
 and injects the faults a multi-hour crawl read meets: dropped connections,
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from curate import sources
-from curate.sources import (
+from curate.ingest import sources
+from curate.ingest.sources import (
     RemoteReadError,
     SourceError,
     UnknownCrawlError,
@@ -26,7 +26,7 @@ from curate.sources import (
     open_input,
     resolve_crawls,
 )
-from curate.stats import Counters
+from curate.core.counters import Counters
 from tests.ccmirror import MirrorServer, build_mirror
 from tests.conftest import shared
 

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from curate.document import read_documents
-from curate.mixture import MANIFEST_FORMAT, MANIFEST_VERSION, load_manifest
-from curate.shards import ShardFile, ShardWriter
-from curate.tokenizer import EOT, Tokenizer
+from curate.core.document import read_documents
+from curate.mixture.build import MANIFEST_FORMAT, MANIFEST_VERSION, load_manifest
+from curate.mixture.shards import ShardFile, ShardWriter
+from curate.mixture.tokenizer import EOT, Tokenizer
 from tests.trainfix import WEIGHTS, tiny_manifest  # noqa: F401
 from train.data import MixtureLoader, TokenStream, WindowPermutation, val_batches
 

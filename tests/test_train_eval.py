@@ -11,8 +11,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from curate.mixture import load_manifest
-from curate.tokenizer import Tokenizer
+from curate.mixture.build import load_manifest
+from curate.mixture.tokenizer import Tokenizer
 from tests.conftest import shared
 from tests.trainfix import WEIGHTS, tiny_manifest  # noqa: F401
 from train.data import TokenStream

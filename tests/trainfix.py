@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from curate.document import write_documents
-from curate.mixture import MixtureConfig, SourceConfig, build
+from curate.core.document import write_documents
+from curate.mixture.build import MixtureConfig, SourceConfig, build
 from tests.conftest import books_and_news
 
 WEIGHTS = {"books": 0.4, "web": 0.6}

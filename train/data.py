@@ -49,8 +49,8 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from curate.mixture import load_manifest, shard_files
-from curate.shards import read_tokens
+from curate.mixture.build import load_manifest, shard_files
+from curate.mixture.shards import read_tokens
 
 STATE_VERSION = 1
 

@@ -47,9 +47,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from curate.mixture import load_manifest
-from curate.outputs import write_atomic
-from curate.tokenizer import Tokenizer
+from curate.mixture.build import load_manifest
+from curate.core.files import write_atomic
+from curate.mixture.tokenizer import Tokenizer
 from train.data import stable_seed, val_batches
 from train.model import device_of
 

@@ -40,7 +40,7 @@ import torch.nn as nn
 
 from train.checkpoint import FORMAT, VERSION, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from train.config import PRESETS, ConfigError, TrainConfig, apply_overrides
-from curate.outputs import write_json
+from curate.core.files import write_json
 from train.model import GPT, device_of
 
 CKPT = "ckpt.pt"
@@ -566,7 +566,7 @@ def resolve(args: argparse.Namespace, overrides: list[str]) -> tuple[TrainConfig
         cfg = TrainConfig.from_preset(args.preset or "tiny")
     cfg = apply_overrides(cfg, overrides)
 
-    from curate.mixture import load_manifest
+    from curate.mixture.build import load_manifest
 
     manifest = args.manifest or cfg.manifest
     if not manifest:

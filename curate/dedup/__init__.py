@@ -1,20 +1,16 @@
 """Near-duplicate removal: URL, exact and MinHash LSH (Jaccard + containment).
 
-One machine: :func:`dedup_documents` on a list, :func:`dedup_files` streaming
-over files (what ``curate dedup`` runs; memory bounded by ~0.8 KB per
-document, not by the text), both numpy band buckets, then
-:func:`curate.dedup.cluster.representatives`. At scale: ``pipelines/dedup.py`` (Beam), which calls the same functions and gives
-the same clusters. See :mod:`curate.dedup.core` for the stages and
-:class:`DedupConfig` for the measured parameter choices.
+One machine: :func:`curate.dedup.core.dedup_documents` on a list,
+:func:`curate.dedup.core.dedup_files` streaming over files (what ``curate dedup``
+runs; memory bounded by ~0.8 KB per document, not by the text), both numpy band
+buckets, then :func:`curate.dedup.cluster.representatives`. At scale:
+``pipelines/dedup.py`` (Beam), which calls the same functions and gives the same
+clusters.
 
->>> from curate.document import Document
->>> res = dedup_documents([Document(id="x", text="a b c d e f"), Document(id="y", text="A b c d e f.")])
->>> [d.metadata["duplicate"] for d in res.docs]
-[False, True]
+- ``config``: :class:`DedupConfig`, every default and why it was chosen;
+- ``minhash``: signatures, LSH band keys, the s-curve, similarity estimates;
+- ``templates``: hosts and the shingles a site repeats (its template);
+- ``rules``: when a verified pair is a duplicate (Jaccard, containment, opening);
+- ``cluster``: connected components and their representatives;
+- ``core``: the one-machine run over a list or files.
 """
-
-from curate.dedup.core import DedupError, DedupResult, dedup_documents, dedup_files, text_key
-from curate.dedup.minhash import DedupConfig, s_curve, s_curve_table, signature, signatures
-
-__all__ = ["DedupConfig", "DedupError", "DedupResult", "dedup_documents", "dedup_files", "s_curve",
-           "s_curve_table", "signature", "signatures", "text_key"]

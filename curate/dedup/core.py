@@ -36,7 +36,7 @@ annotations live, so the shard schema never changes. A document whose
 cluster holds a reference document is a duplicate with ``cluster`` = that
 reference id and ``duplicate_of_reference`` = True.
 
->>> from curate.document import Document
+>>> from curate.core.document import Document
 >>> docs = [Document(id="a", text="one two three four five six seven"),
 ...         Document(id="b", text="One two three, four five six seven!"),
 ...         Document(id="c", text="something else entirely, written independently")]
@@ -56,13 +56,14 @@ from typing import Callable, Iterable, Iterator, Sequence
 import numpy as np
 import xxhash
 
+from curate.core.counters import Counters
+from curate.core.document import Document, DocumentWriter, read_documents
+from curate.core.words import shingle_batch, shingle_positions, word_tokens
 from curate.dedup.cluster import quality_of, representatives
-from curate.dedup.minhash import (DedupConfig, estimate, host_key, is_duplicate, needs_exact,
-                                  copy_containment, host_counts, site_counts,
-                                  sketch_shingles)
-from curate.dedup.normalize import shingle_batch, shingle_positions, word_tokens
-from curate.document import Document, DocumentWriter, read_documents
-from curate.stats import Counters
+from curate.dedup.config import DedupConfig
+from curate.dedup.minhash import estimate, sketch_shingles
+from curate.dedup.rules import copy_containment, is_duplicate, needs_exact
+from curate.dedup.templates import host_counts, host_key, site_counts
 
 
 class DedupError(ValueError):
@@ -237,7 +238,7 @@ def find_pairs(sigs: np.ndarray, sizes: np.ndarray, cfg: DedupConfig, allowed=No
     Returns (pairs (P, 2) int64 with i < j, Jaccard (P,), containment (P,)).
     ``allowed(i, j)`` (vectorised over arrays) can veto pairs before
     verification (scope rules). ``shingles(rows)`` returns {row:
-    :func:`curate.dedup.normalize.shingle_positions`} for an array of rows;
+    :func:`curate.core.words.shingle_positions`} for an array of rows;
     pairs that only the containment rule could join are decided on them (see
     :func:`needs_exact` and :func:`curate.dedup.minhash.copy_containment`), and
     it is called once, for just the rows in such pairs; with ``hosts`` (a host
@@ -561,7 +562,7 @@ def dedup_files(inputs: Sequence, output, config: DedupConfig | None = None, aga
     same documents. Raises :class:`DedupError` if a file changes between reads.
 
     >>> import tempfile, os
-    >>> from curate.document import write_documents
+    >>> from curate.core.document import write_documents
     >>> tmp = tempfile.mkdtemp(); src = os.path.join(tmp, "in.jsonl")
     >>> _ = write_documents(src, [Document(id="a", text="one two three four five six"),
     ...                           Document(id="b", text="One two three four five six!")])

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .gopher import TextView
+from curate.filters.gopher import TextView
 
 __all__ = ["FineWebConfig", "fineweb_filter", "TERMINAL_PUNCTUATION"]
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Mapping
+from typing import Iterable, Mapping
 
-from curate.outputs import write_json
+from curate.core.files import write_json
 
 
 class Counters:
@@ -67,3 +67,16 @@ def write_stats(path: str | Path, counters: Counters, extra: Mapping | None = No
     if extra:
         body.update(extra)
     write_json(path, body)
+
+
+def merge_counts(dicts: Iterable[Mapping[str, int]]) -> dict[str, int]:
+    """The sum of several counter dicts, sorted by name (per-input stats -> the job's).
+
+    >>> merge_counts([{"kept": 1}, {"kept": 2, "dropped:short": 1}])
+    {'dropped:short': 1, 'kept': 3}
+    """
+    total: dict[str, int] = {}
+    for d in dicts:
+        for k, v in d.items():
+            total[k] = total.get(k, 0) + int(v)
+    return dict(sorted(total.items()))

@@ -5,8 +5,8 @@ filter decides keep/drop from them with a named reason. ``FilterStage`` does
 both for one Document and counts every decision, so the same object serves the
 CLI, the Beam DoFn and tests.
 
->>> from curate.document import Document
->>> from curate.stats import Counters
+>>> from curate.core.document import Document
+>>> from curate.core.counters import Counters
 >>> stage, c = FilterStage(StageConfig.preset("gpt3")), Counters()
 >>> stage(Document(id="x", text="Kurz."), c) is None
 True
@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 
-from curate.document import Document
-from curate.filters import FilterConfig, apply_filters
-from curate.langid import LangIdConfig, LanguageIdentifier, language_filter
-from curate.stats import Counters
+from curate.core.counters import Counters
+from curate.core.document import Document
+from curate.filters.heuristics import FilterConfig, apply_filters
+from curate.filters.langid import LangIdConfig, LanguageIdentifier, language_filter
 
 
 @dataclass

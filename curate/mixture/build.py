@@ -24,11 +24,17 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
-from curate.document import Document, read_documents
-from curate.shards import SPLITS, ShardFile, read_header, write_source_shards
-from curate.tokenizer import Tokenizer, TokenizerConfig, tokenizer_info, train_tokenizer
-from curate.outputs import id_fraction, sha256_file, write_json
-from curate.progress import Progress
+from curate.core.document import Document, read_documents
+from curate.core.files import sha256_file, write_json
+from curate.core.ids import id_fraction
+from curate.core.progress import Progress
+from curate.mixture.shards import SPLITS, ShardFile, read_header, write_source_shards
+from curate.mixture.tokenizer import (
+    Tokenizer,
+    TokenizerConfig,
+    tokenizer_info,
+    train_tokenizer,
+)
 
 # GPT-3 Table 2.2: share of training examples drawn from each source (sums to 1.01
 # as printed in the paper; we normalise).

@@ -29,9 +29,9 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from curate.document import AtomicWriter, Document
-from curate.outputs import id_fraction
-from curate.tokenizer import Tokenizer, sha256_file
+from curate.core.document import AtomicWriter, Document
+from curate.core.ids import id_fraction
+from curate.mixture.tokenizer import Tokenizer, sha256_file
 
 FORMAT_VERSION = 1
 BIN_MAGIC = b"CURTOKS1"
@@ -283,7 +283,7 @@ def write_source_shards(
     are relative to ``root`` (the manifest's folder; default ``out_dir``).
 
     >>> import tempfile
-    >>> from curate.tokenizer import train_tokenizer
+    >>> from curate.mixture.tokenizer import train_tokenizer
     >>> tok = train_tokenizer(["a b c"] * 9)
     >>> r = write_source_shards([Document(id="1", text="a b")], tok, tempfile.mkdtemp(), val_fraction=0)
     >>> r.documents

@@ -31,7 +31,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from curate.document import Document, DocumentFormatError, read_documents
+from curate.core.document import Document, DocumentFormatError, read_documents
 
 KINDS = ("wikipedia", "wikitext", "gutenberg", "jsonl")
 

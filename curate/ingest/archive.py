@@ -27,7 +27,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import BinaryIO, Callable, Iterator
 
-from curate.stats import Counters
+from curate.core.counters import Counters
 
 # Read size for the lenient reader's decompressed buffer.
 _CHUNK = 1 << 20
@@ -108,7 +108,7 @@ def as_opener(source: "str | os.PathLike | Opener") -> tuple[Opener, str]:
     """(a function returning a fresh binary stream, a name for messages).
 
     A path opens the file; a callable is used as is (e.g. a retrying HTTP
-    stream from ``curate.sources.open_input``), and is called again when the
+    stream from ``curate.ingest.sources.open_input``), and is called again when the
     file must be re-read from the start (the lenient fallback).
     """
     if callable(source):

@@ -28,7 +28,7 @@ from typing import Iterable
 
 import numpy as np
 
-from curate.outputs import sha256_file, write_atomic
+from curate.core.files import sha256_file, write_atomic
 
 EOT = "<|endoftext|>"
 
@@ -210,7 +210,8 @@ def _tiktoken_encoding(hf):
 
 
 def _new_hf_tokenizer():
-    from tokenizers import Tokenizer as HFTokenizer, decoders, models, pre_tokenizers
+    from tokenizers import Tokenizer as HFTokenizer
+    from tokenizers import decoders, models, pre_tokenizers
 
     tok = HFTokenizer(models.BPE())
     # GPT-2's setup: no prefix space (it would change the text), GPT-2's regex split

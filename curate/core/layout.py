@@ -22,16 +22,17 @@ same key).
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import re
-from pathlib import Path
 from typing import Iterable
 
-from curate.document import Document
+from curate.core.document import Document
+from curate.core.ids import id_fraction
 
 KINDS = ("docs", "errors", "rejected", "stats", "done")
+
+
 SUFFIX = {"docs": ".parquet", "errors": ".jsonl", "rejected": ".jsonl", "stats": ".json", "done": ".json"}
+
 
 _ARCHIVE_SUFFIX = re.compile(r"(\.(warc|arc|wet|wat))?(\.(gz|zst|bz2))?$", re.I)
 
@@ -56,44 +57,6 @@ def output_path(out: str, kind: str, key: str) -> str:
     return f"{out.rstrip('/')}/{kind}/{key}{SUFFIX[kind]}"
 
 
-def dumps_json(obj) -> str:
-    """Stable JSON text (sorted keys) so reruns write byte-identical files."""
-    return json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-
-
-def write_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` through a ``.tmp`` beside it and a rename, so a
-    reader never sees half a file and a crash leaves none under the final name."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def write_json(path: str | os.PathLike, obj) -> None:
-    """:func:`dumps_json` of ``obj`` to ``path``, atomically (:func:`write_atomic`)."""
-    write_atomic(path, dumps_json(obj))
-
-
-def sha256_file(path) -> str:
-    """Hex sha256 of a file, streamed (shards and models can be many GB)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def id_fraction(doc_id: str, salt: str = "") -> float:
-    """A number in [0, 1) from the document id: the seed of every random choice.
-
-    >>> id_fraction("a") == id_fraction("a") and 0 <= id_fraction("a") < 1
-    True
-    """
-    h = hashlib.blake2b(f"{salt}:{doc_id}".encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(h, "big") / 2**64
-
-
 def in_rejected_sample(doc_id: str, rate: float) -> bool:
     """Whether a dropped document goes into the rejected sample (seeded by its id)."""
     return id_fraction(doc_id, "rejected-sample") < rate
@@ -112,15 +75,3 @@ def doc_order(doc: Document) -> tuple:
 
 def sort_errors(errors: Iterable[dict]) -> list[dict]:
     return sorted(errors, key=lambda e: (int(e.get("offset", 0) or 0), e.get("reason", ""), e.get("record_id", "")))
-
-
-def merge_counts(dicts: Iterable[dict]) -> dict[str, int]:
-    total: dict[str, int] = {}
-    for d in dicts:
-        for k, v in d.items():
-            total[k] = total.get(k, 0) + int(v)
-    return dict(sorted(total.items()))
-
-
-def dumps_jsonl(rows: Iterable[dict]) -> bytes:
-    return "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows).encode("utf-8")

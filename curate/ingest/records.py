@@ -4,7 +4,7 @@ This is the 'read' and 'extract' part of the flow. Each record either becomes a
 Document or is skipped with a named counter (``skipped:<why>``), so the counters
 always add up: ``read:records == docs + sum(skipped:*)``.
 
->>> from curate.stats import Counters
+>>> from curate.core.counters import Counters
 >>> c, errs = Counters(), []
 >>> docs = list(read_archive("sample/CC-MAIN-2020-34-sample.warc.gz", errs, c))  # doctest: +SKIP
 """
@@ -15,12 +15,12 @@ import os
 from pathlib import Path
 from typing import Iterator
 
-from curate.archive import ArchiveError, ArchiveRecord, _sink, iter_records
-from curate.charset import decode_html
-from curate.document import Document
-from curate.extract import html_to_text
-from curate.http import parse_response
-from curate.stats import Counters
+from curate.core.counters import Counters
+from curate.core.document import Document
+from curate.ingest.archive import ArchiveError, ArchiveRecord, _sink, iter_records
+from curate.ingest.charset import decode_html
+from curate.ingest.extract import html_to_text
+from curate.ingest.http import parse_response
 
 HTML_TYPES = {"text/html", "application/xhtml+xml", "application/xml+xhtml", "text/xhtml"}
 # Records that carry no page to extract, skipped and counted by type.
@@ -141,7 +141,7 @@ def read_archive(
     """Documents from one WARC/ARC/WET file; problems go to ``errors`` and counters.
 
     ``path`` is a path or a function returning a fresh binary stream (see
-    ``curate.archive.iter_records``); ``name`` labels the file in metadata and
+    ``curate.ingest.archive.iter_records``); ``name`` labels the file in metadata and
     errors. Raises NotAnArchiveError / OSError for a file that cannot be read.
     """
     counters = counters if counters is not None else Counters()

@@ -232,7 +232,7 @@ def resolve_crawls(spec: str, base: str = DEFAULT_BASE) -> list[str]:
     >>> resolve_crawls("CC-MAIN-2020-33", base=str(Path(__file__).parent))
     Traceback (most recent call last):
     ...
-    curate.sources.UnknownCrawlError: unknown crawl 'CC-MAIN-2020-33' (...); nearest: CC-MAIN-2020-34, ...
+    curate.ingest.sources.UnknownCrawlError: unknown crawl 'CC-MAIN-2020-33' (...); nearest: CC-MAIN-2020-34, ...
     """
     specs = [s.strip() for s in spec.split(",") if s.strip()]
     if not specs:
@@ -297,7 +297,7 @@ def list_files(
     >>> list_files("CC-MAIN-2020-34", base="/no/such/dir")
     Traceback (most recent call last):
     ...
-    curate.sources.SourceError: base directory not found: /no/such/dir
+    curate.ingest.sources.SourceError: base directory not found: /no/such/dir
     """
     if kind not in KINDS:
         raise SourceError(f"unknown file kind {kind!r}: expected one of {', '.join(KINDS)}")
@@ -341,7 +341,7 @@ def expand_inputs(patterns: list[str]) -> list[str]:
     >>> expand_inputs(["/no/such/*.warc.gz"])
     Traceback (most recent call last):
     ...
-    curate.sources.SourceError: no input matches /no/such/*.warc.gz
+    curate.ingest.sources.SourceError: no input matches /no/such/*.warc.gz
     """
     out: list[str] = []
     seen: set[str] = set()
@@ -397,7 +397,7 @@ class RetryingHTTPStream(io.RawIOBase):
     >>> s = RetryingHTTPStream("http://127.0.0.1:9/none", retries=0, timeout=1)
     Traceback (most recent call last):
     ...
-    curate.sources.RemoteReadError: http://127.0.0.1:9/none: read failed at byte 0 after 0 retries: ...
+    curate.ingest.sources.RemoteReadError: http://127.0.0.1:9/none: read failed at byte 0 after 0 retries: ...
     """
 
     def __init__(
@@ -656,7 +656,7 @@ def open_input(
     >>> open_input("/no/such/file.warc.gz")
     Traceback (most recent call last):
     ...
-    curate.sources.SourceError: cannot open /no/such/file.warc.gz: No such file or directory
+    curate.ingest.sources.SourceError: cannot open /no/such/file.warc.gz: No such file or directory
     """
     scheme = _scheme(location)
     if scheme in ("http", "https"):

@@ -1,11 +1,9 @@
-"""``curate reference`` and ``curate quality {train,score,evaluate}``.
+"""``curate quality {train,score,evaluate}``: the quality classifier.
 
-``curate/cli.py`` adds these with ``add_reference_parser(sub)`` and
-``add_quality_parser(sub)``; each handler returns an exit status. Expected bad
+Each handler returns an exit status. Expected bad
 input (a missing file, a broken model directory) is one line on stderr, exit 1
 or 2, never a traceback.
 
-    curate reference --kind wikitext|wikipedia|gutenberg|jsonl PATH... -o OUT [--text-field F] [--source NAME]
     curate quality train --positive PATH... --negative PATH... --out MODEL_DIR [--kind lr|fasttext]
     curate quality score --model MODEL_DIR  < {"id","text"} JSONL  > {"id","score"} JSONL
     curate quality evaluate --model MODEL_DIR --positive PATH... --negative PATH... [--report DIR]
@@ -17,63 +15,9 @@ import argparse
 import json
 import sys
 
-from curate.document import DocumentFormatError
+from cli.common import eprint
+from curate.core.document import DocumentFormatError
 
-
-def _eprint(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-# --------------------------------------------------------------------------- reference
-
-def cmd_reference(args: argparse.Namespace) -> int:
-    from curate.document import DocumentWriter
-    from curate.reference import read_reference
-
-    try:
-        writer = DocumentWriter(args.output)
-    except DocumentFormatError as exc:
-        _eprint(f"curate reference: error: {exc}")
-        return 2
-    failed, errors = 0, []
-    with writer:
-        for path in args.paths:
-            try:
-                n = 0
-                for doc in read_reference(args.kind, path, source=args.source, text_field=args.text_field,
-                                          page_chars=args.page_chars, errors=errors):
-                    if len(doc.text) >= args.min_chars:
-                        writer.write(doc)
-                        n += 1
-                if not args.quiet:
-                    _eprint(f"{path}: {n} documents")
-            except (OSError, EOFError, DocumentFormatError) as exc:
-                failed += 1
-                _eprint(f"curate reference: {path}: {getattr(exc, 'strerror', None) or exc}")
-    for e in errors:
-        _eprint(f"curate reference: {e['file']}:{e['line']}: {e['reason']}")
-    if not args.quiet:
-        _eprint(f"wrote {writer.count} documents to {args.output}")
-    return 1 if failed or errors else 0
-
-
-def add_reference_parser(sub) -> argparse.ArgumentParser:
-    from curate.reference import KINDS
-
-    r = sub.add_parser("reference", help="reference corpora (Wikipedia, WikiText, Gutenberg, JSONL) -> documents")
-    r.add_argument("--kind", required=True, choices=KINDS, help="corpus format")
-    r.add_argument("paths", nargs="+", help="input files")
-    r.add_argument("-o", "--output", required=True, help="documents file: .parquet, .jsonl or .jsonl.gz")
-    r.add_argument("--source", default="", help="source name (default: wikipedia, books, or the record's/file's)")
-    r.add_argument("--text-field", default="text", help="text field of --kind jsonl records (default text)")
-    r.add_argument("--page-chars", type=int, default=3000, help="Gutenberg page size in characters (default 3000)")
-    r.add_argument("--min-chars", type=int, default=1, help="skip documents shorter than this")
-    r.add_argument("-q", "--quiet", action="store_true")
-    r.set_defaults(func=cmd_reference)
-    return r
-
-
-# --------------------------------------------------------------------------- quality
 
 def _train_config(args: argparse.Namespace):
     from classifiers.train import TrainConfig
@@ -89,12 +33,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         card = train_and_report(_train_config(args), args.positive, args.negative, args.out,
                                 args.eval_positive, args.eval_negative,
-                                log=(lambda *_: None) if args.quiet else _eprint)
+                                log=(lambda *_: None) if args.quiet else eprint)
     except (OSError, DocumentFormatError, ValueError) as exc:
-        _eprint(f"curate quality train: error: {exc}")
+        eprint(f"curate quality train: error: {exc}")
         return 1
     if not args.quiet:
-        _eprint(f"model: {args.out} ({card['kind']}); report: {args.out}/report/report.md")
+        eprint(f"model: {args.out} ({card['kind']}); report: {args.out}/report/report.md")
     return 0
 
 
@@ -104,7 +48,7 @@ def _load(location: str):
     try:
         return load_model(location)
     except (ModelError, OSError, KeyError, ValueError) as exc:
-        _eprint(f"curate quality: cannot load model {location}: {exc}")
+        eprint(f"curate quality: cannot load model {location}: {exc}")
         return None
 
 
@@ -131,7 +75,7 @@ def cmd_score(args: argparse.Namespace) -> int:
                 raise ValueError('expected an object with a string "text"')
         except ValueError as exc:
             bad += 1
-            _eprint(f"curate quality score: stdin:{lineno}: {exc}")
+            eprint(f"curate quality score: stdin:{lineno}: {exc}")
             # keep the output aligned with the input: one line per input record
             flush()
             sys.stdout.write(json.dumps({"id": None, "score": None, "error": str(exc)}) + "\n")
@@ -156,7 +100,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     try:
         ds = load_labelled(args.positive, args.negative, args.min_chars)
     except (OSError, DocumentFormatError, ValueError) as exc:
-        _eprint(f"curate quality evaluate: error: {exc}")
+        eprint(f"curate quality evaluate: error: {exc}")
         return 1
     s = model.score(ds.texts)
     ev = evaluate(s, ds.y(), ds.groups, ds.ids, args.alpha or model.alpha, ds.texts)
@@ -208,16 +152,3 @@ def add_quality_parser(sub) -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_evaluate)
     return q
 
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (``python -m classifiers.cli``) until curate/cli.py wires these in."""
-    p = argparse.ArgumentParser(prog="curate")
-    sub = p.add_subparsers(dest="command", required=True)
-    add_reference_parser(sub)
-    add_quality_parser(sub)
-    args = p.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

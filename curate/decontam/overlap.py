@@ -43,9 +43,9 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from curate.dedup.normalize import ngram_hashes64, word_hashes
-from curate.document import Document
-from curate.stats import Counters
+from curate.core.counters import Counters
+from curate.core.document import Document
+from curate.core.words import ngram_hashes64, word_hashes
 
 _WORD = re.compile(r"[^\W_]+")
 

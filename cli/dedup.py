@@ -1,18 +1,16 @@
-"""CLI handlers: ``curate dedup`` and ``curate decontaminate``.
+"""``curate dedup``: URL, exact and MinHash LSH near-duplicate removal.
 
     curate dedup -i DOCS... -o OUT [--threshold 0.8] [--containment 0.4] [--template-docs 4] [--template-pages 64]
                  [--opening 50] [--against REF_DOCS...]
                  [--scope all|source] [--kept KEPT] [--pairs PAIRS.jsonl]
-    curate decontaminate --benchmark FILE... -i DOCS... -o OUT [--report REPORT.json]
 
-``curate/cli.py`` wires them in with ``add_dedup_parser(sub)`` and
-``add_decontaminate_parser(sub)``. Bad input is one line on stderr naming the
+Bad input is one line on stderr naming the
 file, exit status 1 (2 for unusable settings), no traceback; a stats JSON is
 written beside OUT (``OUT.stats.json``) and a summary table printed.
 
 >>> import argparse
 >>> ap = argparse.ArgumentParser(); sub = ap.add_subparsers(dest="command")
->>> _ = add_dedup_parser(sub); _ = add_decontaminate_parser(sub)
+>>> _ = add_dedup_parser(sub)
 >>> ap.parse_args(["dedup", "-i", "a.jsonl", "-o", "b.jsonl"]).threshold
 0.8
 """
@@ -21,22 +19,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-from curate.stats import Counters, summary_table, write_stats
+from cli.common import eprint
+from curate.core.counters import Counters, summary_table, write_stats
 
-
-def _eprint(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-# --------------------------------------------------------------------------- dedup
 
 def cmd_dedup(args: argparse.Namespace) -> int:
-    from curate.dedup import DedupConfig, DedupError, dedup_files
+    from curate.core.document import DocumentFormatError
+    from curate.dedup.config import DedupConfig
+    from curate.dedup.core import DedupError, dedup_files
     from curate.dedup.minhash import s_curve_table
-    from curate.document import DocumentFormatError
 
     try:
         cfg = DedupConfig(num_perm=args.num_perm, ngram=args.ngram, bands=args.bands, rows=args.rows,
@@ -44,12 +37,12 @@ def cmd_dedup(args: argparse.Namespace) -> int:
                           template_docs=args.template_docs, template_pages=args.template_pages,
                           opening=args.opening)
     except ValueError as exc:
-        _eprint(f"curate dedup: error: {exc}")
+        eprint(f"curate dedup: error: {exc}")
         return 2
     for what, paths in (("documents", args.input), ("reference documents", args.against or [])):
         for path in paths:
             if not Path(path).exists():
-                _eprint(f"curate dedup: error: {path}: no such {what} file")
+                eprint(f"curate dedup: error: {path}: no such {what} file")
                 return 1
     counters = Counters()
     errors: list = []
@@ -58,15 +51,15 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     try:
         res = dedup_files(args.input, args.output, cfg, against=args.against or [], scope=args.scope,
                           kept=args.kept, counters=counters, errors=errors,
-                          progress=None if args.quiet else _eprint)
+                          progress=None if args.quiet else eprint)
     except DedupError as exc:
-        _eprint(f"curate dedup: error: {', '.join(map(str, args.input))}: {exc}")
+        eprint(f"curate dedup: error: {', '.join(map(str, args.input))}: {exc}")
         return 1
     except (DocumentFormatError, OSError) as exc:
-        _eprint(f"curate dedup: error: {exc}")
+        eprint(f"curate dedup: error: {exc}")
         return 1
     for err in errors:
-        _eprint(f"curate dedup: error: {err['file']}:{err['line']}: {err['reason']}")
+        eprint(f"curate dedup: error: {err['file']}:{err['line']}: {err['reason']}")
     if args.pairs:
         with open(args.pairs, "w", encoding="utf-8") as fh:
             for a, b, j, c in res.pairs:
@@ -76,8 +69,8 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     write_stats(stats_path, counters, {**res.stats, "inputs": [str(p) for p in args.input],
                                        "against": [str(p) for p in args.against or []]})
     if not args.quiet:
-        _eprint(s_curve_table(cfg))
-        _eprint(summary_table(f"dedup: {res.stats['documents']} documents, {res.stats['kept']} kept -> {args.output} "
+        eprint(s_curve_table(cfg))
+        eprint(summary_table(f"dedup: {res.stats['documents']} documents, {res.stats['kept']} kept -> {args.output} "
                        f"(stats: {stats_path})", counters))
     return 1 if errors else 0
 
@@ -111,61 +104,4 @@ def add_dedup_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--pairs", help="write the verified pairs (JSONL) here")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_dedup)
-    return p
-
-
-# --------------------------------------------------------------------------- decontaminate
-
-def cmd_decontaminate(args: argparse.Namespace) -> int:
-    from curate.decontam import BenchmarkError, DecontamConfig, Decontaminator, load_benchmarks
-    from curate.document import DocumentFormatError, DocumentWriter, read_documents
-
-    try:
-        bench = load_benchmarks(args.benchmark)
-    except BenchmarkError as exc:
-        _eprint(f"curate decontaminate: error: {exc}")
-        return 1
-    dec = Decontaminator.build(bench, DecontamConfig())
-    errors: list = []
-    try:
-        for path in args.input:
-            if not Path(path).exists():
-                raise FileNotFoundError(f"{path}: no such documents file")
-        # pass 1 (n-gram document frequencies), then pass 2 (cleaning): two
-        # streaming reads rather than holding the corpus
-        dec.count(d for path in args.input for d in read_documents(path, errors=[]))
-        with DocumentWriter(args.output) as w:
-            for path in args.input:
-                for d in dec.clean(read_documents(path, errors=errors)):
-                    w.write(d)
-    except (DocumentFormatError, OSError) as exc:
-        _eprint(f"curate decontaminate: error: {exc}")
-        return 1
-    for err in errors:
-        _eprint(f"curate decontaminate: error: {err['file']}:{err['line']}: {err['reason']}")
-    report = dec.report()
-    if args.report:
-        Path(args.report).write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
-    stats_path = Path(str(args.output) + ".stats.json")
-    dec.counters.inc("decontam:input_errors", len(errors))
-    write_stats(stats_path, dec.counters, {"config": dec.config.to_dict(), "index_ngrams": dec.size,
-                                           "benchmarks": {k: {kk: vv for kk, vv in v.items() if kk != "ngrams"}
-                                                          for k, v in report.items()}})
-    if not args.quiet:
-        _eprint(summary_table(f"decontaminate: {w.count} documents -> {args.output} (stats: {stats_path})", dec.counters))
-        for name, r in report.items():
-            _eprint(f"  {name}: {r['docs_touched']} documents touched, {r['docs_dropped']} dropped, "
-                    f"{r['chars_removed']:,} characters removed, {r['distinct_ngrams']} colliding 13-grams")
-    return 1 if errors else 0
-
-
-def add_decontaminate_parser(sub) -> argparse.ArgumentParser:
-    """Add ``decontaminate`` to an argparse subparsers object."""
-    p = sub.add_parser("decontaminate", help="remove benchmark 13-gram overlaps (GPT-3 Appendix C)")
-    p.add_argument("--benchmark", required=True, nargs="+", help="benchmark JSONL files (every string field is used)")
-    p.add_argument("-i", "--input", required=True, nargs="+", help="documents files")
-    p.add_argument("-o", "--output", required=True, help="cleaned documents (dropped ones omitted)")
-    p.add_argument("--report", help="per-benchmark report JSON (documents touched, characters, n-grams)")
-    p.add_argument("-q", "--quiet", action="store_true")
-    p.set_defaults(func=cmd_decontaminate)
     return p

@@ -1,0 +1,2 @@
+"""Benchmark decontamination: GPT-3's 13-gram overlap removal (Appendix C).
+"""

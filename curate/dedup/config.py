@@ -1,0 +1,110 @@
+"""The dedup settings: one dataclass, the single place every default is written.
+
+``curate dedup`` and ``python -m pipelines.dedup`` build their options from it
+(:func:`add_dedup_arguments`), so the command line, the Beam job and the library
+cannot disagree on a default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import datasketch
+
+# Everything that changes signature values; stored beside every signature /
+# stats file so signatures from different settings are never mixed.
+SIGNATURE_FIELDS = ("num_perm", "seed", "ngram", "scheme", "shingles")
+
+
+# How a shingle becomes the 32-bit value MinHash sees (curate.core.words);
+# part of the saved config because a change here changes every signature.
+SHINGLE_HASH = ("words: NFKD-lowercased, digits->0, runs of [^\\W_]; w_i = xxh3_64(utf8(word)); "
+                "n-gram = fmix64(((w_1*P + w_2)*P + ...)*P + w_n + n) mod 2**64, P = 0x9E3779B97F4A7C15; "
+                "shingle = its top 32 bits; MinHash input = distinct shingles")
+
+
+@dataclass
+class DedupConfig:
+    """Dedup settings. Defaults chosen by measurement (see benchmarks/dedup.py).
+
+    - ``ngram=5``: word 5-grams. Clough-Stevenson independent ('non') answers
+      share at most 4% of their 5-grams with any other answer (9.5% for
+      3-grams), while copied ('cut') answers share 45-95%, so 5-grams give the
+      widest gap between copying and writing about the same topic.
+    - ``bands=64, rows=2`` (128 permutations): a low-threshold s-curve
+      (50% detection at Jaccard 0.10, 90% at 0.19, 100.0% at 0.5) because the
+      containment rule must find pairs whose Jaccard is low only because one
+      side is longer (a 200-word copy inside a 300-word page has Jaccard 0.3
+      even when fully contained). Precision comes from verification, not from
+      the bands.
+    - ``threshold=0.8``: estimated Jaccard at which two documents are
+      near-duplicates (the symmetric rule).
+    - ``containment=0.4``: estimated share of the smaller document's shingles
+      found in the larger one (the containment rule). Copied Clough-Stevenson
+      answers sit at 0.45-0.95, independent ones at <= 0.04; CopyCat pairs
+      with S3 >= 0.8 all have containment >= 0.85.
+    - ``min_shingles=20`` and ``max_ratio=4``: the containment rule is skipped
+      for tiny documents (a 5-word "page not found" is contained in anything)
+      and for size ratios above 4, where the estimate from 128 permutations is
+      too noisy (its standard deviation grows with the ratio) to act on.
+    - ``containment_slack=0.2``: containment estimates within 0.2 below the
+      threshold are checked on the exact shingle sets (see :func:`needs_exact`).
+    - ``max_bucket=256``: a band bucket larger than this (shared boilerplate)
+      pairs each member with its 256 first members only, bounding the work
+      per bucket; identical in the one-machine and Beam paths.
+    - ``template_docs=4``: in a containment check between two pages with
+      URLs, shingles found in at least this many checked pages of their host
+      (of both hosts together when they differ) are the site's template
+      (navigation, footers) and do not count towards containment (see
+      :func:`template_containment`). Without it, different articles of one
+      news site or wiki whose text is mostly navigation were "contained" in
+      each other (34 of the 48 CopyCat removals outside a canonical-link
+      pair); counting both hosts catches the template a network of sites
+      shares (11 more CopyCat removals across hosts); 0 turns it off.
+    - ``template_pages=64``: at most this many checked pages of a host count
+      towards its template (those whose shingle sets hash lowest, the same on
+      both paths): a navigation is on nearly every page, so a sample finds
+      it, and one host's template never needs all its pages on one worker
+      (a wiki can have a million); 0 counts every checked page.
+    - ``opening=50, opening_share=0.1, opening_below=0.5``: a containment
+      join of a page less than half contained in the other, or of two pages
+      of one host, also needs at least 10% of the smaller page's opening (its
+      first 50 shingles in text order, the site template left out) in the
+      larger page (see :func:`copy_containment`): a copy begins with its
+      source's text. Every Clough-Stevenson copy has at least 18% there; 9 of
+      the 10 CopyCat containment pairs of different articles (pages of one
+      site sharing a list of headlines) had 0%. Across hosts a page more than
+      half contained needs no opening: a copy on another site gets another
+      header (Gutenberg editions cut to 40k characters, whose licence headers
+      differ, have 0-8% there). 0 turns the check off.
+    """
+
+    num_perm: int = 128
+    seed: int = 1
+    ngram: int = 5
+    bands: int = 64
+    rows: int = 2
+    threshold: float = 0.8
+    containment: float = 0.4
+    min_shingles: int = 20
+    max_ratio: float = 4.0
+    max_bucket: int = 256
+    containment_slack: float = 0.2
+    template_docs: int = 4
+    template_pages: int = 64
+    opening: int = 50
+    opening_share: float = 0.1
+    opening_below: float = 0.5
+    scheme: str = "affine32"
+
+    def __post_init__(self) -> None:
+        if self.bands * self.rows > self.num_perm:
+            raise ValueError(f"bands*rows={self.bands * self.rows} exceeds num_perm={self.num_perm}")
+        if not 0.0 < self.threshold <= 1.0:
+            raise ValueError("threshold must be in (0, 1]")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["shingles"] = SHINGLE_HASH
+        d["datasketch"] = datasketch.__version__ if hasattr(datasketch, "__version__") else "2.0"
+        return d
