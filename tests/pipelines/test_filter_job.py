@@ -247,9 +247,9 @@ def test_dataflow_graph_builds_and_every_dofn_pickles(tmp_path):
     clone = pickler.loads(pickler.dumps(filt))
     clone.setup()
     clone.start_bundle()
-    from curate.core.document import Document
-
     import gzip
+
+    from curate.core.document import Document
 
     with gzip.open(shared("reference", "webtext_like", "dragnet-2012-articles.train.jsonl.gz"), "rt") as fh:
         article = json.loads(fh.readline())["article"]

@@ -15,7 +15,7 @@ from curate.core.document import read_documents
 from curate.mixture.build import MANIFEST_FORMAT, MANIFEST_VERSION, load_manifest
 from curate.mixture.shards import ShardFile, ShardWriter
 from curate.mixture.tokenizer import EOT, Tokenizer
-from tests.trainfix import WEIGHTS, tiny_manifest  # noqa: F401
+from tests.train.conftest import WEIGHTS
 from train.data import MixtureLoader, TokenStream, WindowPermutation, val_batches
 
 BASE = 20_000  # token ids of source s are s*BASE + position: every token says where it came from

@@ -10,6 +10,13 @@ from dataclasses import asdict, replace
 
 import pytest
 
+from curate.core.counters import Counters
+from curate.filters.c4 import count_sentences
+from curate.filters.gopher import (
+    dup_ngram_char_fracs,
+    duplicate_stats,
+    top_ngram_char_frac,
+)
 from curate.filters.heuristics import (
     PRESETS,
     REASONS,
@@ -28,9 +35,6 @@ from curate.filters.heuristics import (
     gopher_quality,
     gopher_repetition,
 )
-from curate.filters.c4 import count_sentences
-from curate.filters.gopher import dup_ngram_char_fracs, duplicate_stats, top_ngram_char_frac
-from curate.core.counters import Counters
 from tests.conftest import shared
 
 # A short, ordinary news-like document that passes every rule with defaults.

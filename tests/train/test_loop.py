@@ -13,13 +13,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.trainfix import tiny_manifest  # noqa: F401
+from tests.conftest import REPO
 from train.checkpoint import load_checkpoint, load_model, save_checkpoint
 from train.config import ConfigError, TrainConfig, apply_overrides
 from train.model import GPT, GPTConfig
 from train.train import decay_split, lr_at, main, peak_flops
-
-REPO = Path(__file__).resolve().parents[1]
 
 # a model small enough that a few steps take well under a second
 SMALL = ["--model.n_layer=2", "--model.n_embd=64", "--model.n_head=2", "--model.local_window=16",

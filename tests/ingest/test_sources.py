@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from curate.core.counters import Counters
 from curate.ingest import sources
 from curate.ingest.sources import (
     RemoteReadError,
@@ -26,7 +27,6 @@ from curate.ingest.sources import (
     open_input,
     resolve_crawls,
 )
-from curate.core.counters import Counters
 from tests.ccmirror import MirrorServer, build_mirror
 from tests.conftest import shared
 

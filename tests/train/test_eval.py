@@ -14,13 +14,27 @@ import torch.nn.functional as F
 from curate.mixture.build import load_manifest
 from curate.mixture.tokenizer import Tokenizer
 from tests.conftest import shared
-from tests.trainfix import WEIGHTS, tiny_manifest  # noqa: F401
+from tests.train.conftest import WEIGHTS
 from train.data import TokenStream
-from train.eval import (encode_pairs, evaluate, extract_answer, format_results, greedy_until, gsm8k,
-                        gsm8k_gold, gsm8k_prompt, lambada, lambada_example, lambada_prompt, main,
-                        pick_shots, sample_texts, score_continuations, validation_loss)
+from train.eval import (
+    encode_pairs,
+    evaluate,
+    extract_answer,
+    format_results,
+    greedy_until,
+    gsm8k,
+    gsm8k_gold,
+    gsm8k_prompt,
+    lambada,
+    lambada_example,
+    lambada_prompt,
+    main,
+    pick_shots,
+    sample_texts,
+    score_continuations,
+    validation_loss,
+)
 from train.model import GPT, GPTConfig
-
 
 # --------------------------------------------------------------------------- stubs
 

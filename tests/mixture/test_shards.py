@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cli import main as shards_main
 from curate.core.document import Document, write_documents
 from curate.mixture.build import (
     MixtureConfig,
@@ -31,8 +32,13 @@ from curate.mixture.shards import (
     split_of,
     write_source_shards,
 )
-from cli import main as shards_main
-from curate.mixture.tokenizer import EOT, Tokenizer, TokenizerConfig, token_dtype, train_tokenizer
+from curate.mixture.tokenizer import (
+    EOT,
+    Tokenizer,
+    TokenizerConfig,
+    token_dtype,
+    train_tokenizer,
+)
 from tests.conftest import books_and_news
 
 VAL = 0.1  # large enough that the small fixture has a few validation documents

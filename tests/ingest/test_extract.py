@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:  # benchmarks/ is not an installed package
-    sys.path.insert(0, str(REPO_ROOT))
-
-from benchmarks.extraction import (  # noqa: E402
+from benchmarks.extraction import (
     DEFAULT_DATA,
     decode_html,
     load_dataset,
@@ -22,6 +15,7 @@ from benchmarks.extraction import (  # noqa: E402
     tokenize,
 )
 from curate.ingest.extract import html_to_text
+from tests.conftest import SAMPLE
 
 # --------------------------------------------------------------------------- metric
 
@@ -246,7 +240,7 @@ def test_real_page_with_nameless_nodes_extracts():
     from curate.ingest.charset import decode_html
     from curate.ingest.http import parse_response
 
-    sample = Path(__file__).resolve().parents[1] / "sample" / "CC-2008-excerpt.arc.gz"
+    sample = SAMPLE / "CC-2008-excerpt.arc.gz"
     rec = next(r for r in iter_records(sample) if r.offset == 952543)
     resp = parse_response(rec.block)
     html, _, _ = decode_html(resp.body, resp.charset)

@@ -9,14 +9,20 @@ import sys
 import numpy as np
 import pytest
 
-from cli import main as cli_main
 from classifiers.data import load_labelled, sample_weights, split_of
 from classifiers.features import PRESETS, FeatureConfig, Featurizer, tokenize
 from classifiers.keep import keep_probability, pareto_draw, pareto_keep
-from classifiers.models import FastTextModel, LRModel, ModelError, load_model, save_model
+from classifiers.models import (
+    FastTextModel,
+    LRModel,
+    ModelError,
+    load_model,
+    save_model,
+)
 from classifiers.report import evaluate, write_report
 from classifiers.scoring import QualityScorer, make_scorer
 from classifiers.train import TrainConfig, train_and_report
+from cli import main as cli_main
 from curate.core.document import Document, write_documents
 from tests.conftest import shared
 

@@ -6,13 +6,12 @@ import gzip
 
 import pytest
 
-from curate.ingest.charset import decode_html
+from curate.core.counters import Counters
 from curate.core.document import Document, read_documents, write_documents
+from curate.ingest.charset import decode_html
 from curate.ingest.http import dechunk, parse_response
 from curate.ingest.records import read_archive
-from curate.core.counters import Counters
 from tests.conftest import SAMPLE, shared
-
 
 # ------------------------------------------------------------------ HTTP
 

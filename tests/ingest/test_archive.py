@@ -10,8 +10,13 @@ from collections import Counter
 
 import pytest
 
-from curate.ingest.archive import NotAnArchiveError, arc_date_to_iso, iter_records, sniff
 from curate.core.counters import Counters
+from curate.ingest.archive import (
+    NotAnArchiveError,
+    arc_date_to_iso,
+    iter_records,
+    sniff,
+)
 from tests.conftest import shared
 
 # Records per file and type: at least what the better of warcio and FastWARC

@@ -10,14 +10,22 @@ import numpy as np
 import pytest
 from datasketch import MinHash
 
+from cli.dedup import add_dedup_parser
+from curate.core.document import Document, read_documents, write_documents
+from curate.core.words import (
+    _COMBINING,
+    _DIGIT,
+    _WORD,
+    shingle_batch,
+    shingle_hashes,
+    word_tokens,
+    words,
+)
+from curate.dedup.cluster import star_components
 from curate.dedup.config import DedupConfig
 from curate.dedup.core import dedup_documents
-from cli.dedup import add_dedup_parser
-from curate.dedup.cluster import star_components
-from curate.dedup.templates import host_key
 from curate.dedup.minhash import signature, signatures
-from curate.core.words import _COMBINING, _DIGIT, _WORD, shingle_batch, shingle_hashes, word_tokens, words
-from curate.core.document import Document, read_documents, write_documents
+from curate.dedup.templates import host_key
 from tests.conftest import shared
 
 PROSE = ("It was the best of times it was the worst of times it was the age of wisdom it was the age "
@@ -292,8 +300,8 @@ def _mixed_docs(n=300, seed=11):
 
 @pytest.mark.parametrize("scope", ["all", "source"])
 def test_streaming_files_give_the_same_result_as_the_list(tmp_path, scope):
-    from curate.dedup.core import dedup_files
     from curate.core.counters import Counters
+    from curate.dedup.core import dedup_files
 
     docs = _mixed_docs()
     refs = [Document(id="ref-1", text=OTHER.replace("money", "cash")), Document(id="ref-2", text="short")]
@@ -337,11 +345,11 @@ def test_streaming_refuses_input_that_changes_between_reads(tmp_path, monkeypatc
 def test_beam_pipeline_gives_the_same_clusters_as_one_machine(tmp_path):
     pytest.importorskip("apache_beam")
     shared("dedup", "clough-stevenson-plagiarism_tasks-abc.jsonl")
-    from benchmarks.dedup import clough_docs, copycat_docs
-    from pipelines.dedup import run
-
     from collections import Counter
     from urllib.parse import urlsplit
+
+    from benchmarks.dedup import clough_docs, copycat_docs
+    from pipelines.dedup import run
 
     cc = copycat_docs()[0]
     # the pages of CopyCat's busiest news site share their navigation: site templates matter there

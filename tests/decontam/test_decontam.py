@@ -8,9 +8,15 @@ import json
 
 import pytest
 
-from curate.decontam.overlap import DecontamConfig, Decontaminator, load_benchmarks, ngram_hashes, tokens
 from cli.decontaminate import add_decontaminate_parser
 from curate.core.document import Document, read_documents, write_documents
+from curate.decontam.overlap import (
+    DecontamConfig,
+    Decontaminator,
+    load_benchmarks,
+    ngram_hashes,
+    tokens,
+)
 from tests.conftest import shared
 
 
