@@ -51,15 +51,15 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from curate.core.document import Document
+from curate.core.progress import rss_mb
+from curate.dedup.config import DedupConfig
+from curate.dedup.core import dedup_documents
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 DEDUP = SHARED / "dedup"
 EVAL = SHARED / "eval"
-
-from curate.dedup.config import DedupConfig
-from curate.dedup.core import dedup_documents
-from curate.core.document import Document
-from curate.core.progress import rss_mb
 
 
 # --------------------------------------------------------------------------- data

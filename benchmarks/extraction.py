@@ -23,7 +23,8 @@ Usage::
     python -m benchmarks.extraction --data DIR --worst 10
 
 Speed is measured on a single core in this process: only the extractor call is
-timed (gzip and charset decoding are done beforehand).
+timed (gzip and charset decoding are done beforehand). With ``ours``, the time on one
+large synthetic page (5,000 paragraphs) and on smaller ones follows.
 """
 
 from __future__ import annotations
@@ -161,7 +162,7 @@ def load_dataset(data_dir: Path) -> tuple[dict[str, str], dict[str, str], dict[s
 def _ours() -> Callable[[str, str], str]:
     from curate.ingest.extract import html_to_text
 
-    return lambda html, url: html_to_text(html, url)
+    return lambda html, url: html_to_text(html)  # ours does not use the URL
 
 
 def _resiliparse() -> Callable[[str, str], str]:
@@ -204,6 +205,31 @@ def run_extractor(fn: Callable[[str, str], str], html: dict[str, str], urls: dic
         elapsed += time.perf_counter() - t0
         preds[pid] = out or ""
     return preds, elapsed
+
+
+LARGE_PARAGRAPH = ("The city council voted on Tuesday to expand the bus network, adding three new routes "
+                   "that will connect the northern suburbs with the central station.")
+
+
+def large_page(divs: int = 100, paragraphs: int = 50) -> str:
+    """A synthetic page of ``divs`` x ``paragraphs`` paragraphs (the unit test's large page:
+    tests/ingest/test_extract.py checks that its work is linear; its time is measured here)."""
+    return "<body>" + ("<div class='post'>" + f"<p>{LARGE_PARAGRAPH}</p>" * paragraphs + "</div>") * divs + "</body>"
+
+
+def time_large_pages(repeat: int = 1) -> None:
+    """Print our extractor's time on the large page and on pages 4x and 16x smaller."""
+    from curate.ingest.extract import html_to_text
+
+    print("\nours on one large synthetic page (best of {}):".format(max(1, repeat)))
+    for divs in (100 // 16, 100 // 4, 100):
+        page = large_page(divs)
+        best = float("inf")
+        for _ in range(max(1, repeat)):
+            t0 = time.perf_counter()
+            html_to_text(page)
+            best = min(best, time.perf_counter() - t0)
+        print(f"  {divs * 50:>6,} paragraphs, {len(page) / 1e3:>7,.0f} kB: {best * 1e3:7.1f} ms")
 
 
 def _pin_one_core() -> None:
@@ -250,6 +276,8 @@ def main(argv: Iterable[str] | None = None) -> int:
         worst = sorted(res["pages"].items(), key=lambda kv: kv[1]["f1"])[: args.worst]
         for pid, r in worst:
             print(f"  F1={r['f1']:.3f} P={r['precision']:.3f} R={r['recall']:.3f}  {pid[:12]}  {urls.get(pid, '')}")
+    if "ours" in args.extractor:
+        time_large_pages(args.repeat)
     return 0
 
 

@@ -110,12 +110,12 @@ def run_auc(out: Path, roles: dict, names: list[str]) -> dict:
     from classifiers.data import load_labelled
     from classifiers.models import load_model
     from classifiers.report import evaluate
-    from classifiers.train import TrainConfig, train_and_report
+    from classifiers.train import ClassifierConfig, train_and_report
 
     unseen_en = english_only(load_labelled(roles["eval_positive"], roles["eval_negative"]))
     results = {}
     for name in names:
-        cfg = TrainConfig(**MODELS[name])
+        cfg = ClassifierConfig(**MODELS[name])
         card = train_and_report(cfg, roles["positive"], roles["negative"], out / "models" / name,
                                 roles["eval_positive"], roles["eval_negative"], log=lambda *_: None)
         model = load_model(out / "models" / name)
@@ -188,9 +188,9 @@ def run_speed(out: Path, names: list[str], n: int = 5000, repeats: int = 5) -> d
 
 def _fit_child(conn, name: str, ds) -> None:
     """Runs in a child process: fit one model, send back (wall s, CPU s)."""
-    from classifiers.train import TrainConfig, fit
+    from classifiers.train import ClassifierConfig, fit
 
-    cfg = TrainConfig(**{**MODELS[name], "balance": "class"})
+    cfg = ClassifierConfig(**{**MODELS[name], "balance": "class"})
     w0, c0 = time.perf_counter(), time.process_time()
     fit(cfg, ds)
     conn.send((time.perf_counter() - w0, time.process_time() - c0))

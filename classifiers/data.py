@@ -14,7 +14,6 @@ True
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from curate.core.document import Document, DocumentFormatError, read_documents
+from curate.core.files import sha256_file
 from curate.core.ids import id_fraction
 
 SPLIT_SALT = "quality-split"
@@ -54,14 +54,6 @@ def iter_path_documents(path: str, errors: list | None = None) -> Iterator[Docum
     from curate.ingest.records import default_source, read_archive
 
     yield from read_archive(path, errors, source=default_source(path))
-
-
-def file_digest(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass
@@ -123,7 +115,7 @@ def load_labelled(positive: Iterable[str], negative: Iterable[str], min_chars: i
                 data.add(doc, label, name or doc.source or Path(path).name.split(".")[0])
                 n += 1
             data.files.append({"path": str(path), "label": "positive" if label else "negative",
-                               "source": name, "documents": n, "sha256": file_digest(path)})
+                               "source": name, "documents": n, "sha256": sha256_file(path)})
     return data
 
 

@@ -27,7 +27,6 @@ import platform
 import re
 import shutil
 import tempfile
-import urllib.parse
 from pathlib import Path
 from typing import Sequence
 
@@ -35,7 +34,8 @@ import numpy as np
 
 from classifiers.features import FeatureConfig, Featurizer, tokenize
 from classifiers.keep import DEFAULT_ALPHA
-from curate.core.files import sha256_file
+from curate.core.files import atomic_path, sha256_file, write_atomic
+from curate.ingest.sources import is_remote, open_input
 
 CARD = "card.json"
 FORMAT = "curate-quality-model/1"
@@ -112,8 +112,10 @@ class LRModel:
 
     def save(self, directory: Path) -> dict:
         path = directory / self.weights_file
-        # np.savez writes plain arrays; np.load(allow_pickle=False) reads them back
-        np.savez_compressed(path, coef=self.coef, intercept=np.array([self.intercept], np.float64))
+        # np.savez writes plain arrays; np.load(allow_pickle=False) reads them back. Given a
+        # name, np.savez would add ".npz" to the temporary one: hand it an open file instead.
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.savez_compressed(fh, coef=self.coef, intercept=np.array([self.intercept], np.float64))
         return {"weights": self.weights_file, "weights_sha256": sha256_file(path)}
 
     @classmethod
@@ -195,7 +197,8 @@ class FastTextModel:
 
     def save(self, directory: Path) -> dict:
         path = directory / self.weights_file
-        self.ft.save_model(str(path))
+        with atomic_path(path) as tmp:
+            self.ft.save_model(str(tmp))
         return {"weights": self.weights_file, "weights_sha256": sha256_file(path), "fasttext_params": self.params}
 
     @classmethod
@@ -217,9 +220,7 @@ def save_model(model, directory: str | os.PathLike, card_extra: dict | None = No
             "library_versions": library_versions()}
     card.update(model.save(directory))
     card.update(card_extra or {})
-    tmp = directory / (CARD + ".tmp")
-    tmp.write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
-    tmp.replace(directory / CARD)
+    write_atomic(directory / CARD, json.dumps(card, indent=2, sort_keys=True) + "\n")
     return card
 
 
@@ -236,22 +237,25 @@ def read_card(directory: str | os.PathLike) -> dict:
     return card
 
 
-def _is_remote(location: str) -> bool:
-    return urllib.parse.urlparse(location).scheme in ("http", "https", "s3", "gs")
+def _public_url(location: str) -> str:
+    """``gs://bucket/path`` as its public HTTPS form (storage.googleapis.com), which
+    ``open_input`` reads; any other location unchanged.
+
+    >>> _public_url("gs://models/quality/lr"), _public_url("s3://models/lr")
+    ('https://storage.googleapis.com/models/quality/lr', 's3://models/lr')
+    """
+    if location.startswith("gs://"):
+        return "https://storage.googleapis.com/" + location[len("gs://"):]
+    return location
 
 
 def _fetch_remote(location: str, cache_dir: str | os.PathLike | None = None) -> Path:
     """Copy a remote model directory (card + weights) into a local cache.
 
-    ``gs://bucket/path`` is read through its public HTTPS form
-    (storage.googleapis.com); ``s3://`` and ``http(s)://`` through
-    ``curate.ingest.sources.open_input`` (retries, resumption).
+    ``s3://`` and ``http(s)://`` (and ``gs://`` through :func:`_public_url`) are
+    read with ``curate.ingest.sources.open_input`` (retries, resumption).
     """
-    from curate.ingest.sources import open_input
-
-    base = location.rstrip("/")
-    if base.startswith("gs://"):
-        base = "https://storage.googleapis.com/" + base[len("gs://"):]
+    base = _public_url(location).rstrip("/")
     cache = Path(cache_dir or os.environ.get("CURATE_CACHE", Path.home() / ".cache" / "curate")) / "models"
     local = cache / hashlib.sha1(base.encode()).hexdigest()[:16]
     local.mkdir(parents=True, exist_ok=True)
@@ -260,18 +264,17 @@ def _fetch_remote(location: str, cache_dir: str | os.PathLike | None = None) -> 
     card = json.loads(card_bytes)
     weights = local / card["weights"]
     if not weights.exists() or sha256_file(weights) != card.get("weights_sha256"):
-        tmp = weights.with_name(weights.name + ".tmp")
-        with open_input(f"{base}/{card['weights']}") as src, open(tmp, "wb") as dst:
+        with atomic_path(weights) as tmp, open_input(f"{base}/{card['weights']}") as src, open(tmp, "wb") as dst:
             shutil.copyfileobj(src, dst)
-        tmp.replace(weights)
-    (local / CARD).write_bytes(card_bytes)
+    with atomic_path(local / CARD) as tmp:  # whole or absent, like the weights
+        tmp.write_bytes(card_bytes)
     return local
 
 
 def load_model(location: str | os.PathLike, cache_dir: str | os.PathLike | None = None):
     """Load a model directory (local path or http(s)/s3/gs URL); checks the weights digest."""
     location = str(location)
-    directory = _fetch_remote(location, cache_dir) if _is_remote(location) else Path(location)
+    directory = _fetch_remote(location, cache_dir) if is_remote(_public_url(location)) else Path(location)
     card = read_card(directory)
     weights = directory / card["weights"]
     if not weights.exists():

@@ -40,20 +40,23 @@ class QualityScorer:
         self.apply_rule = apply_rule
         self.salt = salt
 
-    def annotate(self, doc: Document, score: float) -> Document | None:
+    def annotate(self, doc: Document, score: float, counters: Counters | None = None) -> Document | None:
+        """``doc`` with its score, or None when the rule drops it; counted in ``counters``
+        (default: the scorer's own), so a caller counting per input passes its own."""
+        counters = self.counters if counters is None else counters
         meta = dict(doc.metadata)
         meta[FIELD] = round(float(score), 6)
         # a new Document, not a mutated one: Beam may hand the same input to a retry
         doc = Document(doc.id, doc.text, doc.source, doc.url, doc.created, meta)
-        self.counters.inc("quality:scored")
+        counters.inc("quality:scored")
         if self.apply_rule and not pareto_keep(score, doc.id, self.alpha, self.salt):
-            self.counters.inc("dropped:quality")
+            counters.inc("dropped:quality")
             return None
-        self.counters.inc("quality:kept")
+        counters.inc("quality:kept")
         return doc
 
-    def __call__(self, doc: Document) -> Document | None:
-        return self.annotate(doc, self.model.score_one(doc.text))
+    def __call__(self, doc: Document, counters: Counters | None = None) -> Document | None:
+        return self.annotate(doc, self.model.score_one(doc.text), counters)
 
     def score_documents(self, docs: Iterable[Document]) -> Iterator[Document]:
         """Kept documents (annotated), in input order; scores in batches of 256."""

@@ -1,9 +1,9 @@
 """Train a quality model, evaluate it, and write the model directory with its card and report.
 
->>> cfg = TrainConfig(kind="lr")
+>>> cfg = ClassifierConfig(kind="lr")
 >>> cfg.features().n_features == 2 ** 18 and cfg.balance
 'class'
->>> best = TrainConfig(preset="best")
+>>> best = ClassifierConfig(preset="best")
 >>> best.C, best.balance, best.features().ngrams
 (10.0, 'source', 2)
 """
@@ -23,7 +23,7 @@ from classifiers.models import FastTextModel, LRModel, save_model
 from classifiers.report import evaluate, top_features, write_report
 
 
-# What a preset sets besides the features (None in TrainConfig = the preset's):
+# What a preset sets besides the features (None in ClassifierConfig = the preset's):
 # "best" is the recipe of the highest AUC on unseen documents (benchmarks/quality.py).
 RECIPES = {
     "gpt3": {"C": 1.0, "balance": "class"},
@@ -32,7 +32,7 @@ RECIPES = {
 
 
 @dataclass
-class TrainConfig:
+class ClassifierConfig:
     """Everything that decides a model; saved in its card.
 
     Defaults are GPT-3's recipe (``preset="gpt3"``: Spark tokens, raw counts,
@@ -70,7 +70,7 @@ class TrainConfig:
         return FeatureConfig.from_json(base)
 
 
-def fit(cfg: TrainConfig, data: LabelledSet):
+def fit(cfg: ClassifierConfig, data: LabelledSet):
     """Train a model of ``cfg.kind`` on all of ``data``."""
     w = sample_weights(data.y(), data.groups, cfg.balance)
     if cfg.kind == "lr":
@@ -80,7 +80,7 @@ def fit(cfg: TrainConfig, data: LabelledSet):
     raise ValueError(f"unknown model kind {cfg.kind!r} (lr or fasttext)")
 
 
-def train_and_report(cfg: TrainConfig, positive: Sequence[str], negative: Sequence[str], out: str | Path,
+def train_and_report(cfg: ClassifierConfig, positive: Sequence[str], negative: Sequence[str], out: str | Path,
                      eval_positive: Sequence[str] = (), eval_negative: Sequence[str] = (),
                      log=print) -> dict:
     """Read the data, train on the train split, evaluate, save model + card + report.

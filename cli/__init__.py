@@ -3,8 +3,8 @@
 Subcommands (forms other tools and tests rely on):
 
   curate read PATH... -o OUT [--errors ERRORS.jsonl] [--strict] [--source NAME]
-  curate html2text            JSONL {"id","url","html"} on stdin -> {"id","text"} on stdout
-  curate filter -i DOCS -o OUT [--languages en] [--lang-threshold 0.65] [--preset gpt3|tiny]
+  curate html2text            JSONL {"id","html"} on stdin -> {"id","text"} on stdout
+  curate filter -i DOCS -o OUT [--languages en] [--lang-threshold 0.65] [--preset gpt3|filters:NAME]
   curate reference --kind wikipedia|wikitext|gutenberg|jsonl PATH... -o OUT
   curate quality train|score|evaluate ...   (see cli/quality.py)
   curate dedup -i DOCS -o OUT [--threshold 0.8] [--against REF_DOCS]

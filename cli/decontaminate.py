@@ -9,21 +9,15 @@ a stats JSON is written beside OUT (``OUT.stats.json``) and a summary printed.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from cli.common import eprint
-from curate.core.counters import summary_table, write_stats
+from cli.common import eprint, finish, report_input_errors
+from curate.core.files import write_json
 
 
 def cmd_decontaminate(args: argparse.Namespace) -> int:
     from curate.core.document import DocumentFormatError, DocumentWriter, read_documents
-    from curate.decontam.overlap import (
-        BenchmarkError,
-        DecontamConfig,
-        Decontaminator,
-        load_benchmarks,
-    )
+    from curate.decontam.overlap import BenchmarkError, DecontamConfig, Decontaminator, load_benchmarks
 
     try:
         bench = load_benchmarks(args.benchmark)
@@ -46,21 +40,19 @@ def cmd_decontaminate(args: argparse.Namespace) -> int:
     except (DocumentFormatError, OSError) as exc:
         eprint(f"curate decontaminate: error: {exc}")
         return 1
-    for err in errors:
-        eprint(f"curate decontaminate: error: {err['file']}:{err['line']}: {err['reason']}")
+    report_input_errors("decontaminate", errors)
     report = dec.report()
     if args.report:
-        Path(args.report).write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
-    stats_path = Path(str(args.output) + ".stats.json")
+        write_json(args.report, report)
     dec.counters.inc("decontam:input_errors", len(errors))
-    write_stats(stats_path, dec.counters, {"config": dec.config.to_dict(), "index_ngrams": dec.size,
-                                           "benchmarks": {k: {kk: vv for kk, vv in v.items() if kk != "ngrams"}
-                                                          for k, v in report.items()}})
+    finish(args.output, dec.counters,
+           {"config": dec.config.to_dict(), "index_ngrams": dec.size,
+            "benchmarks": {k: {kk: vv for kk, vv in v.items() if kk != "ngrams"} for k, v in report.items()}},
+           f"decontaminate: {w.count} documents -> {args.output} (stats: {{stats}})", args.quiet)
     if not args.quiet:
-        eprint(summary_table(f"decontaminate: {w.count} documents -> {args.output} (stats: {stats_path})", dec.counters))
         for name, r in report.items():
             eprint(f"  {name}: {r['docs_touched']} documents touched, {r['docs_dropped']} dropped, "
-                    f"{r['chars_removed']:,} characters removed, {r['distinct_ngrams']} colliding 13-grams")
+                   f"{r['chars_removed']:,} characters removed, {r['distinct_ngrams']} colliding 13-grams")
     return 1 if errors else 0
 
 

@@ -23,19 +23,17 @@ from pathlib import Path
 
 from cli.common import eprint
 from curate.core.counters import Counters, summary_table, write_stats
+from curate.dedup.config import add_dedup_arguments
 
 
 def cmd_dedup(args: argparse.Namespace) -> int:
     from curate.core.document import DocumentFormatError
-    from curate.dedup.config import DedupConfig
+    from curate.dedup.config import config_from_args
     from curate.dedup.core import DedupError, dedup_files
     from curate.dedup.minhash import s_curve_table
 
     try:
-        cfg = DedupConfig(num_perm=args.num_perm, ngram=args.ngram, bands=args.bands, rows=args.rows,
-                          threshold=args.threshold, containment=args.containment,
-                          template_docs=args.template_docs, template_pages=args.template_pages,
-                          opening=args.opening)
+        cfg = config_from_args(args)
     except ValueError as exc:
         eprint(f"curate dedup: error: {exc}")
         return 2
@@ -82,25 +80,8 @@ def add_dedup_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True,
                    help="every input document with metadata.cluster and metadata.duplicate")
     p.add_argument("--kept", help="also write the kept (non-duplicate) documents here")
-    p.add_argument("--threshold", type=float, default=0.8, help="Jaccard for near-duplicates (0.8)")
-    p.add_argument("--containment", type=float, default=0.4,
-                   help="share of the smaller document found in the larger (0.4; 1.1 turns the rule off)")
-    p.add_argument("--template-docs", type=int, default=4,
-                   help="containment between pages with URLs ignores shingles held by this many checked pages "
-                        "of their host (both hosts together when they differ): the site's navigation "
-                        "(4; 0 turns it off)")
-    p.add_argument("--template-pages", type=int, default=64,
-                   help="at most this many checked pages of a host count towards its template (64; 0: all)")
-    p.add_argument("--opening", type=int, default=50,
-                   help="a containment join of a page less than half contained, or of two pages of one host, "
-                        "needs 10%% of the smaller page's first N shingles in the larger (50; 0 turns it off)")
     p.add_argument("--against", nargs="+", help="reference documents: input near-duplicating them is removed")
-    p.add_argument("--scope", choices=["all", "source"], default="all",
-                   help="pair documents across sources (all) or within each source only")
-    p.add_argument("--ngram", type=int, default=5, help="words per shingle (5)")
-    p.add_argument("--num-perm", type=int, default=128, help="MinHash permutations (128)")
-    p.add_argument("--bands", type=int, default=64, help="LSH bands (64)")
-    p.add_argument("--rows", type=int, default=2, help="LSH rows per band (2)")
+    add_dedup_arguments(p)
     p.add_argument("--pairs", help="write the verified pairs (JSONL) here")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_dedup)

@@ -4,10 +4,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from cli.common import eprint
-from curate.core.counters import Counters, summary_table, write_stats
+from cli.common import eprint, finish, report_input_errors
+from curate.core.counters import Counters
 
 
 def cmd_filter(args: argparse.Namespace) -> int:
@@ -15,7 +14,11 @@ def cmd_filter(args: argparse.Namespace) -> int:
     from curate.core.progress import Progress
     from curate.filters.stage import FilterStage, StageConfig
 
-    config = StageConfig.preset(args.preset)
+    try:
+        config = StageConfig.preset(args.preset)
+    except ValueError as exc:
+        eprint(f"curate filter: error: {exc}")
+        return 2
     if args.languages:
         config.langid.languages = tuple(x.strip() for x in args.languages.split(",") if x.strip())
     if args.lang_threshold is not None:
@@ -35,14 +38,10 @@ def cmd_filter(args: argparse.Namespace) -> int:
     except (DocumentFormatError, OSError) as exc:
         eprint(f"curate filter: error: {exc}")
         return 1
-    for err in input_errors:
-        eprint(f"curate filter: error: {err['file']}:{err['line']}: {err['reason']}")
+    report_input_errors("filter", input_errors)
     counters.inc("filter:input_errors", len(input_errors))
-    stats_path = Path(str(args.output) + ".stats.json")
-    write_stats(stats_path, counters, {"config": config.to_dict(), "inputs": [str(p) for p in args.input]})
-    if not args.quiet:
-        eprint(progress.done_line())
-        eprint(summary_table(f"filter: {writer.count} kept -> {args.output} (stats: {stats_path})", counters))
+    finish(args.output, counters, {"config": config.to_dict(), "inputs": [str(p) for p in args.input]},
+           f"filter: {writer.count} kept -> {args.output} (stats: {{stats}})", args.quiet, [progress.done_line()])
     return 1 if input_errors else 0
 
 
@@ -51,7 +50,8 @@ def add_filter_parser(sub) -> argparse.ArgumentParser:
     f = sub.add_parser("filter", help="language id + heuristic filters")
     f.add_argument("-i", "--input", required=True, nargs="+", help="documents files")
     f.add_argument("-o", "--output", required=True, help="kept documents (.parquet/.jsonl/.jsonl.gz)")
-    f.add_argument("--preset", default="gpt3", help="filter preset: gpt3 (default) or tiny")
+    f.add_argument("--preset", default="gpt3",
+                   help="filter preset: gpt3 (default) or filters:<all|c4|gopher|fineweb|none> (one heuristic set)")
     f.add_argument("--languages", help="comma-separated languages to keep (default: en)")
     f.add_argument("--lang-threshold", type=float, help="minimum language score (default 0.65)")
     f.add_argument("-q", "--quiet", action="store_true")

@@ -1,4 +1,7 @@
-"""``curate html2text``: JSONL ``{"id","url","html"}`` on stdin -> ``{"id","text"}`` on stdout.
+"""``curate html2text``: JSONL ``{"id","html"}`` on stdin -> ``{"id","text"}`` on stdout.
+
+Other fields of an input line (a ``url``, say) are ignored: extraction does not
+depend on where a page came from.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ def cmd_html2text(args: argparse.Namespace) -> int:
             continue
         html = obj.get("html") or ""
         failures: list[Exception] = []
-        text = html_to_text(html if isinstance(html, str) else str(html), obj.get("url"), on_error=failures.append)
+        text = html_to_text(html if isinstance(html, str) else str(html), on_error=failures.append)
         if failures:
             # the line is still written (empty text) so the output stays aligned with the input
             eprint(f"curate html2text: error: stdin:{lineno}: extraction failed ({failures[0]})")
@@ -40,6 +43,6 @@ def cmd_html2text(args: argparse.Namespace) -> int:
 
 def add_html2text_parser(sub) -> argparse.ArgumentParser:
     """Add ``html2text`` to an argparse subparsers object."""
-    h = sub.add_parser("html2text", help='JSONL {"id","url","html"} on stdin -> {"id","text"} on stdout')
+    h = sub.add_parser("html2text", help='JSONL {"id","html"} on stdin -> {"id","text"} on stdout')
     h.set_defaults(func=cmd_html2text)
     return h

@@ -19,19 +19,19 @@ from cli.common import eprint
 from curate.core.document import DocumentFormatError
 
 
-def _train_config(args: argparse.Namespace):
-    from classifiers.train import TrainConfig
+def _classifier_config(args: argparse.Namespace):
+    from classifiers.train import ClassifierConfig
 
-    return TrainConfig(kind=args.kind, preset=args.preset, n_features=args.n_features, ngrams=args.ngrams,
-                       C=args.C, balance=args.balance, alpha=args.alpha, test_fraction=args.test_fraction,
-                       min_chars=args.min_chars)
+    return ClassifierConfig(kind=args.kind, preset=args.preset, n_features=args.n_features, ngrams=args.ngrams,
+                            C=args.C, balance=args.balance, alpha=args.alpha, test_fraction=args.test_fraction,
+                            min_chars=args.min_chars)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from classifiers.train import train_and_report
 
     try:
-        card = train_and_report(_train_config(args), args.positive, args.negative, args.out,
+        card = train_and_report(_classifier_config(args), args.positive, args.negative, args.out,
                                 args.eval_positive, args.eval_negative,
                                 log=(lambda *_: None) if args.quiet else eprint)
     except (OSError, DocumentFormatError, ValueError) as exc:

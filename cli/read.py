@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
-from cli.common import eprint
-from curate.core.counters import Counters, summary_table, write_stats
+from cli.common import eprint, finish, open_output
+from curate.core.counters import Counters
 
 
 def cmd_read(args: argparse.Namespace) -> int:
-    from curate.core.document import DocumentFormatError, DocumentWriter
     from curate.core.progress import Progress
     from curate.ingest.archive import NotAnArchiveError
     from curate.ingest.records import default_source, read_archive
@@ -21,10 +19,8 @@ def cmd_read(args: argparse.Namespace) -> int:
     errors_fh = open(args.errors, "w", encoding="utf-8") if args.errors else None
     failed_files = 0
     progress = Progress("read", enabled=not args.quiet, show_kept=False)
-    try:
-        writer = DocumentWriter(args.output)
-    except DocumentFormatError as exc:
-        eprint(f"curate read: error: {exc}")
+    writer = open_output("read", args.output)
+    if writer is None:
         return 2
 
     class Stop(Exception):
@@ -74,11 +70,8 @@ def cmd_read(args: argparse.Namespace) -> int:
     writer.close()
     if errors_fh is not None:
         errors_fh.close()
-    stats_path = Path(str(args.output) + ".stats.json")
-    write_stats(stats_path, counters, {"inputs": [str(p) for p in args.paths], "output": str(args.output)})
-    if not args.quiet:
-        eprint(progress.done_line())
-        eprint(summary_table(f"read: {writer.count} documents -> {args.output}", counters))
+    finish(args.output, counters, {"inputs": [str(p) for p in args.paths], "output": str(args.output)},
+           f"read: {writer.count} documents -> {args.output}", args.quiet, [progress.done_line()])
     return 1 if failed_files else 0
 
 

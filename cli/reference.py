@@ -7,18 +7,15 @@ from __future__ import annotations
 
 import argparse
 
-from cli.common import eprint
+from cli.common import eprint, open_output, report_input_errors
 from curate.core.document import DocumentFormatError
 
 
 def cmd_reference(args: argparse.Namespace) -> int:
-    from curate.core.document import DocumentWriter
     from curate.ingest.reference import read_reference
 
-    try:
-        writer = DocumentWriter(args.output)
-    except DocumentFormatError as exc:
-        eprint(f"curate reference: error: {exc}")
+    writer = open_output("reference", args.output)
+    if writer is None:
         return 2
     failed, errors = 0, []
     with writer:
@@ -35,8 +32,7 @@ def cmd_reference(args: argparse.Namespace) -> int:
             except (OSError, EOFError, DocumentFormatError) as exc:
                 failed += 1
                 eprint(f"curate reference: {path}: {getattr(exc, 'strerror', None) or exc}")
-    for e in errors:
-        eprint(f"curate reference: {e['file']}:{e['line']}: {e['reason']}")
+    report_input_errors("reference", errors)
     if not args.quiet:
         eprint(f"wrote {writer.count} documents to {args.output}")
     return 1 if failed or errors else 0

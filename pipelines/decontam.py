@@ -22,21 +22,14 @@ OUT may be gs:// on Dataflow.
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import sys
-import tempfile
-import zlib
-from pathlib import Path
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import GlobalWindows
 
-from curate.core.counters import Counters
-from curate.core.document import DocumentWriter
+from curate.core.counters import merge_counts
 from curate.decontam.overlap import (
     BenchmarkError,
     DecontamConfig,
@@ -47,22 +40,15 @@ from curate.decontam.overlap import (
     summarize_report,
 )
 from curate.ingest.sources import SourceError
-from pipelines.dedup import ReadDocsFn, auto_shards
-from pipelines.fileio import expand, get, join, put
-from pipelines.runner import add_runner_args, pipeline_options
-
-NAMESPACE = "curate"
+from pipelines.common import (BeamCounters, ByShard, ReadDocsFn, add_runner_args, auto_shards, job_parser,
+                              make_pipeline, put_documents, run_main, shard_name)
+from pipelines.fileio import expand, get, join, put_json
 
 
-class HitKeysFn(beam.DoFn):
+def _hit_keys(doc, dec: Decontaminator):
     """Pass 1: a document -> (benchmark n-gram hash, 1) for each distinct one it contains."""
-
-    def __init__(self, dec: Decontaminator):
-        self.dec = dec
-
-    def process(self, doc):
-        for key in self.dec.hit_keys(doc).tolist():
-            yield key, 1
+    for key in dec.hit_keys(doc).tolist():
+        yield key, 1
 
 
 class CleanFn(beam.DoFn):
@@ -75,24 +61,22 @@ class CleanFn(beam.DoFn):
         self._ignoring = False
 
     def start_bundle(self):
-        self.dec.take_report()
-        self.dec.counters = Counters()
+        self.dec.take_report()  # a failed bundle's partial report is not this bundle's
+        self.counters = BeamCounters()
 
     def process(self, doc, frequent):
         if not self._ignoring:  # the side input is the same for the whole job
             self.dec.ignore(frequent)
             self._ignoring = True
-        self.dec.counters.inc("docs")
-        out = self.dec.clean_document(doc)
+        self.counters.inc("docs")
+        out = self.dec.clean_document(doc, self.counters)
         if out is not None:
-            self.dec.counters.inc("kept")
+            self.counters.inc("kept")
             yield out
 
     def finish_bundle(self):
-        for name, n in self.dec.counters.as_dict().items():
-            Metrics.counter(NAMESPACE, name).inc(n)
         yield beam.pvalue.TaggedOutput("report", GlobalWindows.windowed_value(
-            (self.dec.take_report(), self.dec.counters.as_dict())))
+            (self.dec.take_report(), self.counters.as_dict())))
 
 
 class MergeReportsFn(beam.CombineFn):
@@ -105,63 +89,54 @@ class MergeReportsFn(beam.CombineFn):
         return self.merge_accumulators([acc, item])
 
     def merge_accumulators(self, accs):
-        report, counts = {}, {}
+        report, counts = {}, []
         for rep, cnt in accs:
             merge_reports(report, rep)
-            for k, v in cnt.items():
-                counts[k] = counts.get(k, 0) + v
-        return report, counts
+            counts.append(cnt)
+        return report, merge_counts(counts)
 
     def extract_output(self, acc):
         return acc
 
 
-class WriteShardFn(beam.DoFn):
-    """(shard, documents) -> OUT/docs/part-N.parquet, documents sorted by id."""
+def _frequent(kv: tuple[int, int], max_doc_freq: int) -> bool:
+    _, docs = kv
+    return docs > max_doc_freq
 
-    def __init__(self, out: str):
-        self.out = out
 
-    def process(self, element):
-        shard, docs = element
-        with tempfile.TemporaryDirectory() as tmp:
-            local = os.path.join(tmp, "part.parquet")
-            with DocumentWriter(local) as w:
-                for d in sorted(docs, key=lambda d: d.id):
-                    w.write(d)
-            put(join(self.out, "docs", f"part-{shard:05d}.parquet"), Path(local).read_bytes())
-        yield shard
+def _write_shard(element: tuple[int, list], out: str) -> int:
+    shard, docs = element
+    put_documents(join(out, "docs", shard_name(shard)), docs)
+    return shard
 
 
 def build(p: beam.Pipeline, inputs: list[str], dec: Decontaminator, out: str, shards: int, top: int = 50):
     """Add both passes to ``p``; the report lands in OUT/report.json."""
-    docs = p | "Inputs" >> beam.Create(sorted(inputs)) | "Read" >> beam.ParDo(ReadDocsFn())
+    docs = p | "Inputs" >> beam.Create(sorted(inputs)) | "Read" >> beam.ParDo(ReadDocsFn("decontam"))
     frequent = (docs
-                | "HitKeys" >> beam.ParDo(HitKeysFn(dec))
+                | "HitKeys" >> beam.FlatMap(_hit_keys, dec)
                 | "DocFreq" >> beam.CombinePerKey(sum)
-                | "Frequent" >> beam.Filter(lambda kv, m=dec.config.max_doc_freq: kv[1] > m)
-                | "Key" >> beam.Map(lambda kv: kv[0]))
+                | "Frequent" >> beam.Filter(_frequent, dec.config.max_doc_freq)
+                | "Key" >> beam.Keys())
     cleaned = docs | "Clean" >> beam.ParDo(CleanFn(dec), beam.pvalue.AsList(frequent)).with_outputs(
         "report", main="docs")
     (cleaned.docs
-     | "Shard" >> beam.Map(lambda d: (zlib.crc32(d.id.encode()) % shards, d))
-     | "ByShard" >> beam.GroupByKey()
-     | "Write" >> beam.ParDo(WriteShardFn(out)))
+     | "ByShard" >> ByShard(shards)
+     | "Write" >> beam.Map(_write_shard, out))
     names = dec.names
 
     def write_report(acc, path=join(out, "report.json")):
+        report, counts = acc
         # benchmarks nothing collided with still get their (zero) row
-        report = merge_reports(empty_report(names), acc[0])
-        counts = acc[1]
-        put(path, (json.dumps({"benchmarks": summarize_report(report, top), "counters": counts},
-                              indent=1, sort_keys=True) + "\n").encode())
+        report = merge_reports(empty_report(names), report)
+        put_json(path, {"benchmarks": summarize_report(report, top), "counters": counts})
 
     (cleaned.report | "MergeReports" >> beam.CombineGlobally(MergeReportsFn())
      | "WriteReport" >> beam.Map(write_report))
 
 
-def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="pipelines.decontam", description=__doc__.split("\n\n")[0])
+def _parser():
+    ap = job_parser("pipelines.decontam", __doc__)
     ap.add_argument("--benchmark", nargs="+", required=True, help="benchmark JSONL files")
     ap.add_argument("--input", nargs="+", required=True, help="documents files or globs")
     ap.add_argument("--out", required=True, help="output directory (local or gs://)")
@@ -180,7 +155,7 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     if not args.quiet:
         print(f"decontam: {dec.size:,} benchmark {dec.config.n}-grams from {len(dec.names)} benchmark(s); "
               f"{len(inputs)} input file(s)", file=sys.stderr, flush=True)
-    p = test_pipeline or beam.Pipeline(options=pipeline_options(args, beam_args))
+    p = make_pipeline(args, beam_args, test_pipeline)
     out = args.out
     # a rerun replaces the previous output instead of mixing shard counts
     old = join(out, "docs")
@@ -197,15 +172,7 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
 
 
 def main(argv=None) -> int:
-    import logging
-
-    logging.getLogger("apache_beam").setLevel(logging.ERROR)
-    try:
-        run(argv)
-    except (SourceError, BenchmarkError, OSError, ValueError) as exc:
-        print(f"pipelines.decontam: error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return run_main("pipelines.decontam", run, argv, errors=(SourceError, BenchmarkError, OSError, ValueError))
 
 
 if __name__ == "__main__":

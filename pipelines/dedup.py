@@ -3,131 +3,264 @@
     python -m pipelines.dedup --input 'out/sample/filter/docs/*.parquet' --out out/sample/dedup
     python -m pipelines.dedup --input docs.parquet --against webtext.parquet --runner DataflowRunner ...
 
-Stages (each a thin DoFn over a ``curate.dedup`` function)::
+Stages (named PTransforms of thin steps over ``curate.dedup`` functions)::
 
-    read -> URL: CombinePerKey(newest capture) -> join -> URL winners
-         -> exact: CombinePerKey(best rank key per normalised-text hash) -> join -> leaders
-         -> signatures (curate.dedup.minhash.signatures, batched per bundle) -> band keys -> GroupByKey
-         -> pairs per bucket (bucket_pairs, estimate) -> [exact containment check: join shingles and
-            where each first occurs, site templates over both hosts, the opening (copy_containment)]
-         -> verified edges -> R x (large-star, small-star) rounds, each a GroupByKey
-         -> edges grouped by component -> representatives (curate.dedup.cluster, as on one machine)
-         -> node -> representative -> joined back: leader -> URL winner -> document
-         -> write docs (every document, metadata.cluster / metadata.duplicate), kept docs, stats
+    Read -> UrlStage:        documents by URL -> the newest capture (curate.dedup.core.newer)
+         -> ExactStage:      URL winners by normalised text -> the leader, best by rank key
+         -> NearPairs:       Candidates: signatures (batched per bundle) -> band buckets ->
+                             pairs per bucket (bucket_pairs, estimate);
+                             Verification of the pairs only containment could join: both pages'
+                             shingles, their hosts' site templates, the opening (copy_containment)
+         -> Components:      R x StarRound (large-star, then small-star), each a GroupByKey
+         -> Representatives: edges by component -> curate.dedup.cluster.representatives
+         -> Routes:          document -> URL winner -> exact leader -> representative node
+         -> Annotate:        curate.dedup.core.duplicate_reason and annotate_duplicate
+         -> ByShard, Write:  every document (metadata.cluster, metadata.duplicate), the kept ones
+    ClusterSizes and the shards' summaries -> the driver -> stats.json
+
+Every join is a :func:`Lookup`: ``(key, item)`` pairs against a table of one
+value per key, one CoGroupByKey.
 
 No step holds the graph: buckets, star neighbourhoods and joins are per key;
 the largest unit is one component's edge list (a component is a set of pages
 that copy each other, typically a handful; a template shared by a whole site
 makes a large one, which is still edges, 5 numbers each, on one worker).
 The one-machine path (``curate.dedup.dedup_documents``) runs the same rules
-with numpy and the same representatives function; ``tests/test_dedup.py``
+with numpy and the same representatives function; ``tests/dedup/test_dedup.py``
 checks both give the same clusters. Star rounds are unrolled (``--rounds``, default 8: each round at
 least halves the longest path in practice); a final check counts nodes that
 are still not attached to their component's root and the job exits 1 if any,
-asking for more rounds, rather than writing wrong clusters.
+asking for more rounds, so that nothing takes its clusters as good.
+
+Nodes are rank keys (``curate.dedup.cluster.rank_key``: reference flag,
+-quality, id), so ordering nodes orders documents as on one machine.
 """
 
 from __future__ import annotations
 
-import argparse
+import functools
 import json
-import os
+import operator
 import sys
-import tempfile
-import zlib
-from pathlib import Path
+from typing import Any, Callable, NamedTuple
 
 import apache_beam as beam
+import numpy as np
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import GlobalWindows
 
-from curate.core.document import (
-    Document,
-    DocumentFormatError,
-    DocumentWriter,
-    read_documents,
-)
+from curate.core.document import Document
 from curate.core.words import shingle_positions
 from curate.dedup.cluster import large_star, rank_key, representatives, small_star
-from curate.dedup.config import DedupConfig
-from curate.dedup.core import newer, size_bin, sorted_bins, text_key
+from curate.dedup.config import RULE_OPTIONS, DedupConfig, add_dedup_arguments, config_from_args
+from curate.dedup.core import annotate_duplicate, duplicate_reason, newer, size_bin, sorted_bins, text_key
 from curate.dedup.minhash import band_keys, bucket_pairs, estimate, signatures
 from curate.dedup.rules import copy_containment, is_duplicate, needs_exact
 from curate.dedup.templates import host_key, set_key, shingle_counts, site_counts
-from curate.ingest.sources import SourceError
-from pipelines.fileio import expand, get, join, local_copy, put
-from pipelines.runner import add_runner_args, pipeline_options
+from pipelines.common import (ByShard, ReadDocsFn, add_runner_args, auto_shards, job_parser, make_pipeline, metric,
+                              put_documents, run_main, say_error, shard_name)
+from pipelines.fileio import expand, get, join, put, put_json
 
-NAMESPACE = "curate"
+# --------------------------------------------------------------------------- elements
 
-
-def _count(name: str, n: int = 1) -> None:
-    Metrics.counter(NAMESPACE, name).inc(n)
-
-
-# --------------------------------------------------------------------------- DoFns
-
-class ReadDocsFn(beam.DoFn):
-    """A documents file -> Documents (bad lines counted and skipped)."""
-
-    def process(self, path: str):
-        errors: list = []
-        try:
-            with local_copy(path) as local:
-                for d in read_documents(local, errors=errors):
-                    yield d
-        except (DocumentFormatError, OSError) as exc:
-            # an unreadable file is counted and named; its readable part is kept
-            _count("dedup:files_failed")
-            print(f"pipelines.dedup: error: {exc}", file=sys.stderr)
-        _count("dedup:input_errors", len(errors))
+def is_reference(node: tuple) -> bool:
+    reference_flag, _, _ = node
+    return reference_flag == 0
 
 
-class NewestFn(beam.CombineFn):
-    """URL stage combiner: the newest capture (then smallest id), as (created, id)."""
-
-    def create_accumulator(self):
-        return None
-
-    def add_input(self, acc, doc):
-        return self._pick(acc, (doc.created, doc.id))
-
-    def merge_accumulators(self, accs):
-        best = None
-        for a in accs:
-            best = self._pick(best, a)
-        return best
-
-    def extract_output(self, acc):
-        return acc[1]
-
-    @staticmethod
-    def _pick(a, b):
-        if a is None:
-            return b
-        if b is None:
-            return a
-        da, db = Document(id=a[1], text="", created=a[0]), Document(id=b[1], text="", created=b[0])
-        return a if newer(da, db) is da else b
+def node_id(node: tuple) -> str:
+    _, _, doc_id = node
+    return doc_id
 
 
-def _url_key(d: Document) -> str:
-    return "url:" + d.url if d.url else "id:" + d.id
+def document_node(doc: Document, reference: bool = False) -> tuple:
+    return rank_key(doc.id, doc.metadata.get("quality"), reference)
 
 
-def _node(d: Document, ref: bool) -> tuple:
-    return rank_key(d.id, d.metadata.get("quality"), ref)
+def _reference_node(doc: Document) -> tuple[tuple, Document]:
+    return document_node(doc, reference=True), doc
 
+
+class Signed(NamedTuple):
+    """A node's MinHash signature and what its pairs are judged on."""
+
+    sig: np.ndarray
+    size: int           # distinct shingles
+    source: str
+    host: int           # host_key of its URL, 0 without one
+
+
+class Member(NamedTuple):
+    """A node in a band bucket."""
+
+    node: tuple
+    sig: np.ndarray
+    size: int
+    source: str
+    host: int
+
+
+class Edge(NamedTuple):
+    """A verified pair, as curate.dedup.cluster.representatives takes it: ``near`` when
+    its Jaccard passed the threshold, else the smaller page is contained in the larger."""
+
+    a: tuple
+    b: tuple
+    near: bool
+    size_a: int
+    size_b: int
+
+
+class Check(NamedTuple):
+    """A candidate pair only the containment rule could join: decided on the exact shingles."""
+
+    a: tuple
+    b: tuple
+    size_a: int
+    size_b: int
+    host_a: int
+    host_b: int
+
+
+class Shingles(NamedTuple):
+    """A page's distinct shingle hashes (sorted) and where each first occurs (shingle_positions)."""
+
+    hashes: np.ndarray
+    first: np.ndarray
+
+
+class CheckedPage(NamedTuple):
+    host: int
+    shingles: Shingles
+
+
+class CheckSets(NamedTuple):
+    """A check with both pages' shingles and, where a site template applies, site_counts' counts."""
+
+    check: Check
+    a: Shingles
+    b: Shingles
+    counts: tuple | None = None
+
+
+class Route(NamedTuple):
+    """Where a document points: its URL's winner, that winner's exact leader, the leader's representative."""
+
+    winner: str
+    leader: str
+    root: tuple
+
+
+class Joined(NamedTuple):
+    key: Any
+    item: Any
+    value: Any          # what the table holds for ``key``; None where it holds nothing
+
+
+def _joined(grouped):
+    key, groups = grouped
+    value = next(iter(groups["value"]), None)
+    for item in groups["item"]:
+        yield Joined(key, item, value)
+
+
+@beam.ptransform_fn
+def Lookup(items, table):
+    """``(key, item)`` pairs -> a :class:`Joined` per item, with the value that ``table``
+    (``(key, value)`` pairs, at most one per key) holds for its key."""
+    return ({"item": items, "value": table}
+            | "Join" >> beam.CoGroupByKey()
+            | "Pair" >> beam.FlatMap(_joined))
+
+
+def _keyed(element, key: Callable) -> tuple:
+    return key(element), element
+
+
+def _keyed_again(joined: Joined, key: Callable) -> tuple:
+    return key(joined.item), (joined.item, joined.value)
+
+
+def _combined(joined: Joined, combine: Callable):
+    element, first = joined.item
+    return combine(element, first, joined.value)
+
+
+@beam.ptransform_fn
+def LookupBoth(elements, table, first: Callable, second: Callable, combine: Callable):
+    """Elements -> ``combine(element, value of first(element), value of second(element))``,
+    both values from ``table`` as :func:`Lookup` finds them (one join per end of a pair)."""
+    return (elements
+            | "KeyFirst" >> beam.Map(_keyed, first)
+            | "First" >> Lookup(table)
+            | "KeySecond" >> beam.Map(_keyed_again, second)
+            | "Second" >> Lookup(table)
+            | "Combine" >> beam.Map(_combined, combine))
+
+
+# --------------------------------------------------------------------------- URL and exact stages
+
+WINNERS, LEADERS, EDGES, CHECKS = "winners", "leaders", "edges", "checks"
+
+
+def _by_url(doc: Document) -> tuple[str, Document]:
+    return ("url:" + doc.url if doc.url else "id:" + doc.id), doc
+
+
+def _newest_capture(url: str, docs):
+    """One URL's captures -> (id, winner id) for each, and the winner on ``WINNERS``."""
+    docs = list(docs)
+    winner = functools.reduce(newer, docs)
+    for d in docs:
+        yield d.id, winner.id
+        if d.id == winner.id:
+            yield beam.pvalue.TaggedOutput(WINNERS, d)
+
+
+@beam.ptransform_fn
+def UrlStage(docs):
+    """Documents -> (id, URL winner id) for every document, and the winners on ``WINNERS``:
+    the newest capture of a URL (then the smallest id); a document without URL wins alone."""
+    return (docs
+            | "ByUrl" >> beam.Map(_by_url)
+            | "GroupByUrl" >> beam.GroupByKey()
+            | "Newest" >> beam.FlatMapTuple(_newest_capture).with_outputs(WINNERS, main="routes"))
+
+
+def _by_text(doc: Document, scope: str) -> tuple[tuple[str, str], Document]:
+    return (doc.source if scope == "source" else "", text_key(doc.text)), doc
+
+
+def _best_ranked(key, docs):
+    """One normalised text's documents -> (id, leader id) for each, and (node, leader) on ``LEADERS``."""
+    docs = list(docs)
+    leader = min(docs, key=document_node)
+    for d in docs:
+        yield d.id, leader.id
+        if d.id == leader.id:
+            yield beam.pvalue.TaggedOutput(LEADERS, (document_node(d), d))
+
+
+@beam.ptransform_fn
+def ExactStage(winners, scope: str):
+    """URL winners -> (id, exact leader id) for each, and ``(node, leader)`` on ``LEADERS``:
+    per normalised text (and source, with scope "source"), the best by rank key."""
+    return (winners
+            | "ByText" >> beam.Map(_by_text, scope)
+            | "GroupByText" >> beam.GroupByKey()
+            | "Best" >> beam.FlatMapTuple(_best_ranked).with_outputs(LEADERS, main="routes"))
+
+
+# --------------------------------------------------------------------------- near pairs: candidates
 
 class SignatureFn(beam.DoFn):
-    """(node, doc) -> (node, (signature, size, source)), computed in batches per bundle.
+    """(node, doc) -> (node, :class:`Signed`), computed in batches per bundle.
 
-    Elements are buffered (node, text, source) and signed ``batch`` at a time
-    with ``curate.dedup.minhash.signatures`` (the batched path: the same
-    signatures as one-by-one ``signature``, about twice as fast); the rest of
-    the buffer is flushed in ``finish_bundle``. Every element is in the global
-    window (the job is batch), so flushed outputs are re-windowed there.
+    Elements are buffered and signed ``batch`` at a time with
+    ``curate.dedup.minhash.signatures`` (the batched path: the same signatures
+    as one-by-one ``signature``, about twice as fast); the rest of the buffer is
+    flushed in ``finish_bundle``. Every element is in the global window (the
+    job is batch), so flushed outputs are re-windowed there.
     """
 
     def __init__(self, cfg: DedupConfig, batch: int = 256):
@@ -150,124 +283,340 @@ class SignatureFn(beam.DoFn):
         buf, self._buf = self._buf, []
         if not buf:
             return
-        sigs, sizes = signatures([t for _, t, _, _ in buf], self.cfg, batch=self.batch)
-        _count("dedup:signatures", len(buf))
+        sigs, sizes = signatures([text for _, text, _, _ in buf], self.cfg, batch=self.batch)
+        metric("dedup:signatures", len(buf))
         for (node, _, source, host), sig, size in zip(buf, sigs, sizes.tolist()):
-            yield node, (sig, int(size), source, host)
+            yield node, Signed(sig, int(size), source, host)
 
 
 class BandKeysFn(beam.DoFn):
+    """(node, Signed) -> ((band, key), Member) per LSH band; empty pages have none."""
+
     def __init__(self, cfg: DedupConfig):
         self.cfg = cfg
 
     def process(self, element):
-        node, (sig, size, source, host) = element
-        if size == 0:
+        node, signed = element
+        if signed.size == 0:
             return
-        for b, key in enumerate(band_keys(sig, self.cfg).tolist()):
-            yield (b, key), (node, sig, size, source, host)
+        for band, key in enumerate(band_keys(signed.sig, self.cfg).tolist()):
+            yield (band, key), Member(node, *signed)
 
 
 class BucketPairsFn(beam.DoFn):
-    """One band bucket -> duplicate edges, and pairs needing the exact containment check."""
+    """One band bucket -> duplicate :class:`Edge`s, and :class:`Check`s on ``CHECKS``."""
 
     def __init__(self, cfg: DedupConfig, scope: str):
         self.cfg, self.scope = cfg, scope
 
     def process(self, element):
         _, members = element
-        members = sorted(members, key=lambda m: m[0])  # node (rank-key) order, as on one machine
+        members = sorted(members, key=operator.attrgetter("node"))  # rank-key order, as on one machine
         if len(members) < 2:
             return
         if len(members) > self.cfg.max_bucket + 1:
-            _count("dedup:buckets_capped")
+            metric("dedup:buckets_capped")
         for a, b in bucket_pairs(members, self.cfg.max_bucket):
-            ra, rb = a[0][0] == 0, b[0][0] == 0
-            if ra and rb:
+            ref_a, ref_b = is_reference(a.node), is_reference(b.node)
+            if ref_a and ref_b:
                 continue  # reference-reference pairs change nothing
-            if self.scope == "source" and not (ra or rb) and a[3] != b[3]:
+            if self.scope == "source" and not (ref_a or ref_b) and a.source != b.source:
                 continue
-            j, c = estimate(a[1], b[1], a[2], b[2])
+            j, c = estimate(a.sig, b.sig, a.size, b.size)
             if j >= self.cfg.threshold:
-                yield a[0], b[0], True, a[2], b[2]
-            elif needs_exact(j, c, a[2], b[2], self.cfg):
-                yield beam.pvalue.TaggedOutput("check", (a[0], b[0], a[2], b[2], a[4], b[4]))
+                yield Edge(a.node, b.node, True, a.size, b.size)
+            elif needs_exact(j, c, a.size, b.size, self.cfg):
+                yield beam.pvalue.TaggedOutput(CHECKS, Check(a.node, b.node, a.size, b.size, a.host, b.host))
+
+
+@beam.ptransform_fn
+def Candidates(nodes, cfg: DedupConfig, scope: str):
+    """Nodes -> ``EDGES`` (pairs whose estimated Jaccard passes) and ``CHECKS`` (distinct
+    pairs only the containment rule could join), from LSH band buckets."""
+    pairs = (nodes
+             | "Signatures" >> beam.ParDo(SignatureFn(cfg))
+             | "BandKeys" >> beam.ParDo(BandKeysFn(cfg))
+             | "Buckets" >> beam.GroupByKey()
+             | "Pairs" >> beam.ParDo(BucketPairsFn(cfg, scope)).with_outputs(CHECKS, main=EDGES))
+    # a pair that shares several bands is found in each: checked once
+    return {EDGES: pairs[EDGES], CHECKS: pairs[CHECKS] | "DistinctChecks" >> beam.Distinct()}
+
+
+# --------------------------------------------------------------------------- near pairs: verification
+
+def _check_ends(check: Check):
+    return [(check.a, check.host_a), (check.b, check.host_b)]
+
+
+def _node_text(node: tuple, doc: Document) -> tuple[tuple, str]:
+    return node, doc.text
+
+
+def _shingled(joined: Joined, n: int) -> tuple[tuple, CheckedPage]:
+    node, host, text = joined
+    return node, CheckedPage(host, Shingles(*shingle_positions(text, n)))
+
+
+def _page_shingles(node: tuple, page: CheckedPage) -> tuple[tuple, Shingles]:
+    return node, page.shingles
+
+
+def _has_host(element: tuple[tuple, CheckedPage]) -> bool:
+    _, page = element
+    return page.host != 0
+
+
+def _template_page(node: tuple, page: CheckedPage) -> tuple[int, tuple[int, np.ndarray]]:
+    # with its content key: a host's sample is its pages that hash lowest, the same pages as on one machine
+    return page.host, (set_key(page.shingles.hashes), page.shingles.hashes)
+
+
+def _content_key(page: tuple[int, np.ndarray]) -> int:
+    key, _ = page
+    return key
+
+
+def _host_counts(host: int, pages) -> tuple[int, tuple]:
+    return host, shingle_counts([hashes for _, hashes in pages])
+
+
+def _template_applies(sets: CheckSets, partitions: int, template_docs: int) -> int:
+    """Partition 0: both pages have a host and the template rule is on; 1: no template."""
+    return 0 if (template_docs and sets.check.host_a and sets.check.host_b) else 1
+
+
+def _with_site_counts(sets: CheckSets, counts_a, counts_b) -> CheckSets:
+    check = sets.check
+    counts = site_counts(sets.a.hashes, sets.b.hashes, check.host_a, check.host_b,
+                         {check.host_a: counts_a, check.host_b: counts_b})
+    return sets._replace(counts=counts)
 
 
 class ExactCheckFn(beam.DoFn):
-    """(pair, both pages' (shingle set, first positions), their site-template counts or None)
-    -> an edge when the exact containment rule holds (curate.dedup.minhash.copy_containment)."""
+    """:class:`CheckSets` -> an :class:`Edge` when the exact containment rule holds
+    (curate.dedup.rules.copy_containment: site template left out, the opening checked)."""
 
     def __init__(self, cfg: DedupConfig):
         self.cfg = cfg
 
-    def process(self, element):
-        (a, b, sa, sb, ha, hb), (set_a, first_a), (set_b, first_b), counts = element
-        c = copy_containment(set_a, first_a, set_b, first_b, counts, self.cfg, bool(ha) and ha == hb)
-        _count("dedup:exact_containment_checks")
-        if is_duplicate(0.0, c, sa, sb, self.cfg):
-            yield a, b, False, sa, sb
+    def process(self, sets: CheckSets):
+        check, a, b = sets.check, sets.a, sets.b
+        same_host = bool(check.host_a) and check.host_a == check.host_b
+        c = copy_containment(a.hashes, a.first, b.hashes, b.first, sets.counts, self.cfg, same_host)
+        metric("dedup:exact_containment_checks")
+        if is_duplicate(0.0, c, check.size_a, check.size_b, self.cfg):
+            yield Edge(check.a, check.b, False, check.size_a, check.size_b)
 
 
-def _large(element):
-    node, nbrs = element
-    return large_star(node, nbrs)
+@beam.ptransform_fn
+def Verification(checks, cfg: DedupConfig, nodes):
+    """Checks -> the :class:`Edge`s the exact containment rule confirms.
+
+    Each checked page is shingled once (with where each shingle first occurs,
+    for its opening); its shingles serve its host's template and every check
+    it is in. Site templates: per host, how many of its checked pages hold each
+    shingle (curate.dedup.templates.host_counts, the same pages as on one
+    machine), at most ``template_pages`` of them, picked by a combiner, so no
+    worker holds a whole host; each check picks up the counts of its first
+    host, then of its second, for its own two pages only, so no element
+    carries a whole host's counts.
+    """
+    texts = nodes | "NodeText" >> beam.MapTuple(_node_text)
+    pages = (checks
+             | "CheckedNodes" >> beam.FlatMap(_check_ends)
+             | "DistinctNodes" >> beam.Distinct()
+             | "Texts" >> Lookup(texts)
+             | "Shingle" >> beam.Map(_shingled, cfg.ngram))
+    shingles = pages | "PageShingles" >> beam.MapTuple(_page_shingles)
+    with_sets = checks | "PairShingles" >> LookupBoth(shingles, operator.attrgetter("a"),
+                                                      operator.attrgetter("b"), CheckSets)
+
+    host_pages = (pages
+                  | "WithHost" >> beam.Filter(_has_host)
+                  | "TemplatePage" >> beam.MapTuple(_template_page))
+    if cfg.template_pages > 0:
+        host_pages = host_pages | "TemplatePages" >> beam.combiners.Top.SmallestPerKey(
+            cfg.template_pages, key=_content_key)
+    else:
+        host_pages = host_pages | "ByHost" >> beam.GroupByKey()
+    host_counts = host_pages | "HostCounts" >> beam.MapTuple(_host_counts)
+
+    templated, plain = with_sets | "Templated" >> beam.Partition(_template_applies, 2, cfg.template_docs)
+    with_counts = templated | "SiteCounts" >> LookupBoth(host_counts, operator.attrgetter("check.host_a"),
+                                                         operator.attrgetter("check.host_b"), _with_site_counts)
+    return ((with_counts, plain)
+            | "AllChecks" >> beam.Flatten()
+            | "ExactCheck" >> beam.ParDo(ExactCheckFn(cfg)))
 
 
-def _small(element):
-    node, nbrs = element
-    return small_star(node, nbrs)
+def _larger_first(edge: Edge) -> Edge:
+    """The edge with ``a > b``, as the component steps expect."""
+    if edge.a > edge.b:
+        return edge
+    return Edge(edge.b, edge.a, edge.near, edge.size_b, edge.size_a)
 
 
-def _both_ways(edge):
-    u, v = edge
+@beam.ptransform_fn
+def NearPairs(nodes, cfg: DedupConfig, scope: str):
+    """Nodes ``(rank key, Document)`` -> distinct verified :class:`Edge`s, larger node first."""
+    found = nodes | "Candidates" >> Candidates(cfg, scope)
+    confirmed = found[CHECKS] | "Verification" >> Verification(cfg, nodes)
+    return ((found[EDGES], confirmed)
+            | "AllEdges" >> beam.Flatten()
+            | "LargerFirst" >> beam.Map(_larger_first)
+            | "DistinctEdges" >> beam.Distinct())
+
+
+# --------------------------------------------------------------------------- components and representatives
+
+def _link(edge: Edge) -> tuple[tuple, tuple]:
+    return edge.a, edge.b
+
+
+def _both_ways(u, v):
     return [(u, v), (v, u)]
 
 
-def _to_larger(edge):
-    u, v = edge
+def _to_larger(u, v):
     return (u, v) if u > v else (v, u)
 
 
-def _orient(edge):
-    """(a, b, near, size_a, size_b) with a > b, as the component step expects."""
-    a, b, near, sa, sb = edge
-    return (a, b, near, sa, sb) if a > b else (b, a, near, sb, sa)
+@beam.ptransform_fn
+def StarRound(links):
+    """One large-star and one small-star step (curate.dedup.cluster), each one GroupByKey."""
+    return (links
+            | "BothWays" >> beam.FlatMapTuple(_both_ways)
+            | "LargeGroup" >> beam.GroupByKey()
+            | "LargeStar" >> beam.FlatMapTuple(large_star)
+            | "ToLarger" >> beam.MapTuple(_to_larger)
+            | "SmallGroup" >> beam.GroupByKey()
+            | "SmallStar" >> beam.FlatMapTuple(small_star)
+            | "Oriented" >> beam.MapTuple(_to_larger)
+            | "Distinct" >> beam.Distinct())
 
 
-def _component_parents(element):
+def _root_of(node: tuple, root: tuple) -> tuple[tuple, int]:
+    return root, 1
+
+
+def _labelled_root(grouped) -> bool:
+    _, groups = grouped
+    return bool(groups["labelled"]) and bool(groups["root"])
+
+
+@beam.ptransform_fn
+def Components(edges, rounds: int):
+    """Edges -> ``labels``: (node, the smallest node of its component) for every node
+    that is not a root, by unrolled star rounds; and ``unconverged``: how many
+    nodes are both somebody's root and labelled (0 when the rounds sufficed)."""
+    links = edges | "Links" >> beam.Map(_link)
+    for r in range(rounds):
+        links = links | f"Round{r}" >> StarRound()
+    labels = links | "Labels" >> beam.CombinePerKey(min)
+    unconverged = ({"labelled": labels, "root": links | "Roots" >> beam.MapTuple(_root_of)}
+                   | "CheckJoin" >> beam.CoGroupByKey()
+                   | "Unconverged" >> beam.Filter(_labelled_root)
+                   | "CountUnconverged" >> beam.combiners.Count.Globally())
+    return {"labels": labels, "unconverged": unconverged}
+
+
+def _keyed_by_larger(edge: Edge) -> tuple[tuple, Edge]:
+    return edge.a, edge
+
+
+def _keyed_by_component(joined: Joined) -> tuple[tuple, Edge]:
+    return joined.value, joined.item
+
+
+def _component_parents(root: tuple, edges):
     """One component's edges -> (node, representative) for its removed nodes."""
-    _, edges = element
-    return list(representatives(edges, fixed=lambda node: node[0] == 0).items())
+    return list(representatives(edges, fixed=is_reference).items())
+
+
+@beam.ptransform_fn
+def Representatives(edges, labels):
+    """Edges -> (node, representative node) for every removed node: a component's edges
+    are gathered on one worker (keyed by its root) and given to the same function
+    as on one machine."""
+    return (edges
+            | "ByLarger" >> beam.Map(_keyed_by_larger)
+            | "Component" >> Lookup(labels)
+            | "ByComponent" >> beam.Map(_keyed_by_component)
+            | "Gather" >> beam.GroupByKey()
+            | "Representatives" >> beam.FlatMapTuple(_component_parents))
+
+
+# --------------------------------------------------------------------------- routing and annotation
+
+def _leader_id(node: tuple, doc: Document) -> tuple[tuple, str]:
+    return node, doc.id
+
+
+def _leader_root(joined: Joined) -> tuple[str, tuple]:
+    node, leader, parent = joined
+    return leader, parent if parent is not None else node
+
+
+def _by_target(doc_id: str, target: str) -> tuple[str, str]:
+    return target, doc_id
+
+
+def _winner_route(joined: Joined) -> tuple[str, tuple[str, tuple]]:
+    leader, winner, root = joined
+    return winner, (leader, root)
+
+
+def _doc_route(joined: Joined) -> tuple[str, Route]:
+    winner, doc_id, (leader, root) = joined
+    return doc_id, Route(winner, leader, root)
+
+
+@beam.ptransform_fn
+def Routes(parents, url_routes, exact_routes, leaders):
+    """Representatives -> (id, :class:`Route`) for every document: id -> URL winner ->
+    exact leader -> representative node (the leader's own node when it is kept)."""
+    leader_root = (leaders
+                   | "LeaderIds" >> beam.MapTuple(_leader_id)
+                   | "Parents" >> Lookup(parents)
+                   | "LeaderRoot" >> beam.Map(_leader_root))
+    winner_route = (exact_routes
+                    | "ByLeader" >> beam.MapTuple(_by_target)
+                    | "LeaderRoots" >> Lookup(leader_root)
+                    | "WinnerRoute" >> beam.Map(_winner_route))
+    return (url_routes
+            | "ByWinner" >> beam.MapTuple(_by_target)
+            | "WinnerRoutes" >> Lookup(winner_route)
+            | "DocRoute" >> beam.Map(_doc_route))
+
+
+def _by_id(doc: Document) -> tuple[str, Document]:
+    return doc.id, doc
 
 
 class AnnotateFn(beam.DoFn):
-    """Document + (URL winner, exact leader, root node) -> annotated as on one machine."""
+    """Document + its :class:`Route` -> the document annotated as on one machine."""
 
-    def process(self, element):
-        _, g = element
-        for doc in g["doc"]:
-            (winner, leader, root), = g["route"]
-            rep_ref, rep_id = root[0] == 0, root[2]
-            dup = rep_ref or rep_id != doc.id
-            meta = dict(doc.metadata)
-            meta["cluster"] = rep_id
-            meta["duplicate"] = bool(dup)
-            if dup:
-                meta["duplicate_reason"] = ("url" if winner != doc.id else "exact" if leader != doc.id
-                                            else "reference" if rep_ref else "near")
-            if rep_ref:
-                meta["duplicate_of_reference"] = True
-            _count("docs")
-            _count(f"dropped:{meta['duplicate_reason']}_duplicate" if dup else "kept")
-            yield Document(doc.id, doc.text, doc.source, doc.url, doc.created, meta)
+    def process(self, joined: Joined):
+        doc_id, doc, route = joined
+        of_reference = is_reference(route.root)
+        cluster = node_id(route.root)
+        reason = duplicate_reason(of_reference or cluster != doc_id, url=route.winner != doc_id,
+                                  exact=route.leader != doc_id, reference=of_reference)
+        metric("docs")
+        metric(f"dropped:{reason}_duplicate" if reason else "kept")
+        yield annotate_duplicate(doc, cluster, reason, of_reference)
+
+
+# --------------------------------------------------------------------------- outputs
+
+def _is_kept(doc: Document) -> bool:
+    return not doc.metadata["duplicate"]
 
 
 class WriteShardFn(beam.DoFn):
-    """One output shard -> OUT/docs/part-N.parquet and OUT/kept/part-N.parquet.
+    """(shard, documents sorted by id) -> OUT/docs/part-N.parquet (all) and OUT/kept/part-N.parquet.
 
-    Parquet is built in the worker's own temp dir, then written through Beam's
-    FileSystems with a temp name and rename, so OUT may be local or gs://.
+    Yields a few numbers per shard, never per document: the driver reads every shard's summary.
     """
 
     def __init__(self, out: str):
@@ -275,180 +624,89 @@ class WriteShardFn(beam.DoFn):
 
     def process(self, element):
         shard, docs = element
-        docs = sorted(docs, key=lambda d: d.id)
-        name = f"part-{shard:05d}.parquet"
-        with tempfile.TemporaryDirectory() as tmp:
-            for sub, keep in (("docs", lambda d: True), ("kept", lambda d: not d.metadata["duplicate"])):
-                local = os.path.join(tmp, f"{sub}.parquet")
-                with DocumentWriter(local) as w:
-                    for d in docs:
-                        if keep(d):
-                            w.write(d)
-                put(join(self.out, sub, name), Path(local).read_bytes())
-        # a few numbers per shard, never per document: the driver reads every shard's summary
+        kept = [d for d in docs if _is_kept(d)]
+        put_documents(join(self.out, "docs", shard_name(shard)), docs)
+        put_documents(join(self.out, "kept", shard_name(shard)), kept)
         by_source: dict[str, list[int]] = {}
         for d in docs:
             counts = by_source.setdefault(d.source, [0, 0])
             counts[0] += 1
-            counts[1] += bool(d.metadata["duplicate"])
-        yield {"docs": len(docs), "kept": sum(not d.metadata["duplicate"] for d in docs),
-               "by_source": by_source}
+            counts[1] += not _is_kept(d)
+        yield {"docs": len(docs), "kept": len(kept), "by_source": by_source}
+
+
+def _cluster_member(doc: Document) -> tuple[str, int]:
+    return doc.metadata["cluster"], 1
+
+
+def _size_bin(cluster: str, size: int) -> str:
+    return size_bin(size)
+
+
+@beam.ptransform_fn
+def ClusterSizes(annotated):
+    """Annotated documents -> (size bin, clusters): counted per cluster, then per bin, so no
+    step sees every document."""
+    return (annotated
+            | "ClusterMember" >> beam.Map(_cluster_member)
+            | "ClusterSize" >> beam.CombinePerKey(sum)
+            | "SizeBin" >> beam.MapTuple(_size_bin)
+            | "BinCount" >> beam.combiners.Count.PerElement())
+
+
+def _put_lines(lines: list[str], path: str) -> None:
+    put(path, "\n".join(sorted(lines)).encode())
+
+
+@beam.ptransform_fn
+def PutSmall(pcoll, path: str):
+    """A small PCollection -> ``path``, one JSON element a line (sorted), for the driver
+    to read back (:func:`_read_small`) after the run: a worker writes it through
+    Beam's FileSystems, so OUT may be gs:// on Dataflow."""
+    return (pcoll
+            | "Json" >> beam.Map(json.dumps)
+            | "One" >> beam.combiners.ToList()
+            | "Put" >> beam.Map(_put_lines, path))
+
+
+def _read_small(path: str) -> list:
+    return [json.loads(line) for line in get(path).decode().splitlines() if line.strip()]
 
 
 # --------------------------------------------------------------------------- graph
 
 def build(p, inputs: list[str], against: list[str], out: str, cfg: DedupConfig, scope: str = "all",
           rounds: int = 8, shards: int = 1):
-    """Add the dedup job to ``p``; returns the PCollection of per-shard summaries."""
-    docs = p | "Inputs" >> beam.Create(sorted(inputs)) | "Read" >> beam.ParDo(ReadDocsFn())
-    refs = (p | "RefInputs" >> beam.Create(sorted(against)) | "ReadRefs" >> beam.ParDo(ReadDocsFn()))
+    """Add the dedup job to ``p``; returns the PCollections of per-shard summaries, of
+    (cluster size bin, clusters), and the count of unconverged nodes."""
+    docs = p | "Inputs" >> beam.Create(sorted(inputs)) | "Read" >> beam.ParDo(ReadDocsFn("dedup"))
+    refs = p | "RefInputs" >> beam.Create(sorted(against)) | "ReadRefs" >> beam.ParDo(ReadDocsFn("dedup"))
 
-    # URL: newest capture per URL (a combiner), joined back to the documents
-    by_url = docs | "ByUrl" >> beam.Map(lambda d: (_url_key(d), d))
-    url_win = by_url | "Newest" >> beam.CombinePerKey(NewestFn())
-    url_map = ({"d": by_url, "w": url_win} | "UrlJoin" >> beam.CoGroupByKey()
-               | "UrlMap" >> beam.FlatMap(lambda kv: [(d.id, kv[1]["w"][0]) for d in kv[1]["d"]]))
-    winners = (({"d": docs | "DocById" >> beam.Map(lambda d: (d.id, d)), "m": url_map})
-               | "WinJoin" >> beam.CoGroupByKey()
-               | "Winners" >> beam.FlatMap(lambda kv: [d for d in kv[1]["d"] if kv[1]["m"][0] == d.id]))
-
-    # exact: best rank key per (scope, normalised text), a combiner
-    by_text = winners | "ByText" >> beam.Map(
-        lambda d: ((d.source if scope == "source" else "", text_key(d.text)), d))
-    lead = (by_text | "Ranks" >> beam.Map(lambda kv: (kv[0], (_node(kv[1], False), kv[1].id)))
-            | "MinRank" >> beam.CombinePerKey(min))
-    exact_map = ({"d": by_text, "l": lead} | "ExactJoin" >> beam.CoGroupByKey()
-                 | "ExactMap" >> beam.FlatMap(lambda kv: [(d.id, kv[1]["l"][0]) for d in kv[1]["d"]]))
-    leaders = (({"d": winners | "WinById" >> beam.Map(lambda d: (d.id, d)), "m": exact_map})
-               | "LeadJoin" >> beam.CoGroupByKey()
-               | "Leaders" >> beam.FlatMap(lambda kv: [(_node(d, False), d) for d in kv[1]["d"]
-                                                       if kv[1]["m"][0][1] == d.id]))
-    nodes = ((leaders, refs | "RefNodes" >> beam.Map(lambda d: (_node(d, True), d)))
+    url = docs | "UrlStage" >> UrlStage()
+    exact = url[WINNERS] | "ExactStage" >> ExactStage(scope)
+    nodes = ((exact[LEADERS], refs | "RefNodes" >> beam.Map(_reference_node))
              | "AllNodes" >> beam.Flatten())
-
-    # near: signatures -> band buckets -> verified edges
-    sigs = nodes | "Signatures" >> beam.ParDo(SignatureFn(cfg))
-    buckets = sigs | "BandKeys" >> beam.ParDo(BandKeysFn(cfg)) | "Buckets" >> beam.GroupByKey()
-    found = buckets | "Pairs" >> beam.ParDo(BucketPairsFn(cfg, scope)).with_outputs("check", main="edges")
-    texts = nodes | "NodeText" >> beam.Map(lambda kv: (kv[0], kv[1].text))
-    checks = found.check | "DistinctChecks" >> beam.Distinct()
-    # each checked page is shingled once (with where each shingle first occurs,
-    # for its opening); its shingles serve the site template and every
-    # containment check it is in
-    node_sets = (({"h": checks | "CheckedNodes" >> beam.FlatMap(lambda c: [(c[0], c[4]), (c[1], c[5])])
-                   | "DistinctNodes" >> beam.Distinct(), "t": texts})
-                 | "NodeJoin" >> beam.CoGroupByKey()
-                 | "NodeShingles" >> beam.FlatMap(lambda kv, n=cfg.ngram: [
-                     (kv[0], (kv[1]["h"][0], shingle_positions(kv[1]["t"][0], n)))] if kv[1]["h"] else []))
-    shingles = node_sets | "Shingles" >> beam.Map(lambda kv: (kv[0], kv[1][1]))
-    with_a = ({"p": checks | "KeyA" >> beam.Map(lambda c: (c[0], c)), "s": shingles} | "JoinA" >> beam.CoGroupByKey()
-              | "SetsA" >> beam.FlatMap(lambda kv: [(c[1], (c, kv[1]["s"][0])) for c in kv[1]["p"]]))
-    with_sets = ({"p": with_a, "s": shingles} | "JoinB" >> beam.CoGroupByKey()
-                 | "SetsB" >> beam.FlatMap(lambda kv: [(c, sa, kv[1]["s"][0]) for c, sa in kv[1]["p"]]))
-    # site templates: per host, how many of its checked pages hold each shingle
-    # (curate.dedup.minhash.host_counts, the same pages as on one machine), at
-    # most template_pages of them, picked by a combiner (no worker holds a whole
-    # host); each check picks up the counts of its first host, then of its
-    # second, looked up for its own two pages only, so no element carries a
-    # whole host's counts
-    host_pages = (node_sets
-                  | "WithHost" >> beam.Filter(lambda kv: kv[1][0] != 0)
-                  | "HostShingles" >> beam.Map(lambda kv: (kv[1][0], (set_key(kv[1][1][0]), kv[1][1][0]))))
-    if cfg.template_pages > 0:
-        host_pages = host_pages | "TemplatePages" >> beam.combiners.Top.SmallestPerKey(
-            cfg.template_pages, key=lambda t: t[0])
-    else:
-        host_pages = host_pages | "ByHost" >> beam.GroupByKey()
-    host_counts = host_pages | "HostCounts" >> beam.Map(
-        lambda kv: (kv[0], shingle_counts([arr for _, arr in kv[1]])))
-    templated = with_sets | "Templated" >> beam.Partition(
-        lambda e, _: 0 if (cfg.template_docs and e[0][4] and e[0][5]) else 1, 2)
-    with_host_a = ({"p": templated[0] | "KeyHostA" >> beam.Map(lambda e: (e[0][4], e)), "c": host_counts}
-             | "CountsJoinA" >> beam.CoGroupByKey()
-             | "CountsA" >> beam.FlatMap(lambda kv: [(e[0][5], (e, (kv[1]["c"] or [None])[0])) for e in kv[1]["p"]]))
-    checked = (((({"p": with_host_a, "c": host_counts})
-                 | "CountsJoinB" >> beam.CoGroupByKey()
-                 | "CountsB" >> beam.FlatMap(lambda kv: [
-                     e + (site_counts(e[1][0], e[2][0], e[0][4], e[0][5], {e[0][4]: ca, kv[0]: (kv[1]["c"] or [None])[0]}),)
-                     for e, ca in kv[1]["p"]])),
-                templated[1] | "NoTemplate" >> beam.Map(lambda e: e + (None,)))
-               | "AllChecks" >> beam.Flatten()
-               | "ExactCheck" >> beam.ParDo(ExactCheckFn(cfg)))
-    verified = ((found.edges, checked) | "AllEdges" >> beam.Flatten()
-                | "Orient" >> beam.Map(_orient) | "DistinctEdges" >> beam.Distinct())
-    edges = verified | "Pairs2" >> beam.Map(lambda e: (e[0], e[1]))
-
-    # connected components: unrolled large-star / small-star rounds
-    for r in range(rounds):
-        edges = (edges
-                 | f"L{r}Both" >> beam.FlatMap(_both_ways) | f"L{r}Group" >> beam.GroupByKey()
-                 | f"L{r}Star" >> beam.FlatMap(_large)
-                 | f"S{r}Orient" >> beam.Map(_to_larger) | f"S{r}Group" >> beam.GroupByKey()
-                 | f"S{r}Star" >> beam.FlatMap(_small)
-                 | f"R{r}Orient" >> beam.Map(_to_larger) | f"R{r}Distinct" >> beam.Distinct())
-    labels = edges | "Labels" >> beam.CombinePerKey(min)  # (node, root) for every non-root node
-    # converged means every root is a root: no node is both somebody's root and labelled
-    not_converged = (({"hi": labels, "lo": edges | "Roots" >> beam.Map(lambda e: (e[1], 1))})
-                     | "CheckJoin" >> beam.CoGroupByKey()
-                     | "Unconverged" >> beam.Filter(lambda kv: bool(kv[1]["hi"]) and bool(kv[1]["lo"]))
-                     | "CountUnconverged" >> beam.combiners.Count.Globally())
-
-    # representatives inside each component: its edges gathered on one worker
-    # (keyed by the component's root), the same function as on one machine
-    parents = (({"e": verified | "ByLarger" >> beam.Map(lambda e: (e[0], e)), "l": labels})
-               | "EdgeRootJoin" >> beam.CoGroupByKey()
-               | "EdgeRoot" >> beam.FlatMap(lambda kv: [(kv[1]["l"][0], e) for e in kv[1]["e"]])
-               | "ByComponent" >> beam.GroupByKey()
-               | "Representatives" >> beam.FlatMap(_component_parents))
-
-    # route every document: id -> URL winner -> exact leader -> representative node
-    leader_root = ({"n": leaders | "LeaderNode" >> beam.Map(lambda kv: (kv[0], kv[1].id)), "l": parents}
-                   | "RootJoin" >> beam.CoGroupByKey()
-                   | "LeaderRoot" >> beam.FlatMap(lambda kv: [(i, (kv[1]["l"] or [kv[0]])[0]) for i in kv[1]["n"]]))
-    winner_route = ({"m": exact_map | "ByLeader" >> beam.Map(lambda kv: (kv[1][1], kv[0])), "r": leader_root}
-                    | "WinnerJoin" >> beam.CoGroupByKey()
-                    | "WinnerRoot" >> beam.FlatMap(lambda kv: [(w, (kv[0], kv[1]["r"][0])) for w in kv[1]["m"]]))
-    route = ({"m": url_map | "ByWinner" >> beam.Map(lambda kv: (kv[1], kv[0])), "r": winner_route}
-             | "RouteJoin" >> beam.CoGroupByKey()
-             | "Route" >> beam.FlatMap(lambda kv: [(d, (kv[0],) + kv[1]["r"][0]) for d in kv[1]["m"]]))
-    annotated = ({"doc": docs | "DocById2" >> beam.Map(lambda d: (d.id, d)), "route": route}
-                 | "Assemble" >> beam.CoGroupByKey() | "Annotate" >> beam.ParDo(AnnotateFn()))
-    summaries = (annotated
-                 | "Shard" >> beam.Map(lambda d: (zlib.crc32(d.id.encode()) % shards, d))
-                 | "ByShard" >> beam.GroupByKey() | "Write" >> beam.ParDo(WriteShardFn(out)))
-    # cluster sizes are counted per cluster, then per size bin: no step sees every document
-    histogram = (annotated
-                 | "ClusterOne" >> beam.Map(lambda d: (d.metadata["cluster"], 1))
-                 | "ClusterSize" >> beam.CombinePerKey(sum)
-                 | "SizeBin" >> beam.Map(lambda kv: size_bin(kv[1]))
-                 | "BinCount" >> beam.combiners.Count.PerElement())
-    return summaries, histogram, not_converged
+    edges = nodes | "NearPairs" >> NearPairs(cfg, scope)
+    components = edges | "Components" >> Components(rounds)
+    parents = edges | "Representatives" >> Representatives(components["labels"])
+    routes = parents | "Routes" >> Routes(url.routes, exact.routes, exact[LEADERS])
+    annotated = (docs
+                 | "DocById" >> beam.Map(_by_id)
+                 | "WithRoute" >> Lookup(routes)
+                 | "Annotate" >> beam.ParDo(AnnotateFn()))
+    summaries = annotated | "ByShard" >> ByShard(shards) | "Write" >> beam.ParDo(WriteShardFn(out))
+    histogram = annotated | "ClusterSizes" >> ClusterSizes()
+    return summaries, histogram, components["unconverged"]
 
 
 # --------------------------------------------------------------------------- driver
 
-SHARD_INPUT_BYTES = 256 << 20
-
-
-def auto_shards(paths: list[str]) -> int:
-    """Output shards for these inputs: one per 256 MB, since one worker holds a shard's documents."""
-    total = sum(m.size_in_bytes for r in FileSystems.match(paths) for m in r.metadata_list) if paths else 0
-    return max(1, -(-total // SHARD_INPUT_BYTES))
-
-def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="pipelines.dedup", description=__doc__.split("\n\n")[0])
+def _parser():
+    ap = job_parser("pipelines.dedup", __doc__)
     ap.add_argument("--input", nargs="+", required=True, help="documents files or globs")
     ap.add_argument("--against", nargs="*", default=[], help="reference documents files or globs")
     ap.add_argument("--out", required=True, help="output directory")
-    ap.add_argument("--threshold", type=float, default=0.8)
-    ap.add_argument("--containment", type=float, default=0.4)
-    ap.add_argument("--template-docs", type=int, default=4, help="site-template rule (0: off)")
-    ap.add_argument("--template-pages", type=int, default=64,
-                    help="at most this many checked pages of a host count towards its template (0: all)")
-    ap.add_argument("--opening", type=int, default=50,
-                    help="shingles of the smaller page's opening a partial or same-host containment join needs "
-                         "10%% of (0: off)")
-    ap.add_argument("--scope", choices=["all", "source"], default="all")
+    add_dedup_arguments(ap, RULE_OPTIONS)
     ap.add_argument("--rounds", type=int, default=8, help="large-star/small-star rounds")
     ap.add_argument("--shards", type=int, default=0,
                     help="output Parquet shards (default: one per 256 MB of input, so a shard fits a worker)")
@@ -460,61 +718,54 @@ def _parser() -> argparse.ArgumentParser:
 def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = None) -> dict:
     """Run the dedup job; returns the stats written to OUT/stats.json."""
     args, beam_args = _parser().parse_known_args(argv)
-    cfg = DedupConfig(threshold=args.threshold, containment=args.containment, template_docs=args.template_docs,
-                      template_pages=args.template_pages, opening=args.opening)
+    cfg = config_from_args(args)
     inputs, against = expand(args.input), expand(args.against) if args.against else []
     out = args.out
-    p = test_pipeline or beam.Pipeline(options=pipeline_options(args, beam_args))
+    p = make_pipeline(args, beam_args, test_pipeline)
     shards = args.shards or auto_shards(inputs + against)
     summaries, histogram, unconverged = build(p, inputs, against, out, cfg, args.scope, args.rounds, shards)
-    # the job's small results go to OUT through Beam's FileSystems (a worker
-    # writes them; the driver reads them back), so OUT may be gs:// on Dataflow
-    summary_path = join(out, "_summaries.jsonl")
-    (summaries | "SummaryJson" >> beam.Map(json.dumps)
-     | "SummaryOne" >> beam.combiners.ToList()
-     | "SummaryWrite" >> beam.Map(
-         lambda xs, path=summary_path: put(path, "\n".join(sorted(xs)).encode())))
-    hist_path = join(out, "_histogram.json")
-    (histogram | "HistOne" >> beam.combiners.ToList()
-     | "HistWrite" >> beam.Map(lambda xs, path=hist_path: put(path, json.dumps(sorted(xs)).encode())))
-    conv_path = join(out, "_unconverged.txt")
-    unconverged | "ConvWrite" >> beam.Map(lambda n, path=conv_path: put(path, str(n).encode()))
+    small = {name: join(out, f"_{name}.jsonl") for name in ("summaries", "histogram", "unconverged")}
+    summaries | "PutSummaries" >> PutSmall(small["summaries"])
+    histogram | "PutHistogram" >> PutSmall(small["histogram"])
+    unconverged | "PutUnconverged" >> PutSmall(small["unconverged"])
     p.run().wait_until_finish()
-    parts = [json.loads(x) for x in get(summary_path).decode().splitlines() if x.strip()]
+
+    parts = _read_small(small["summaries"])
     total, removed = {}, {}
     for s in parts:
         for src, (n, dup) in s["by_source"].items():
             total[src] = total.get(src, 0) + n
             removed[src] = removed.get(src, 0) + dup
-    histogram = sorted_bins(dict(json.loads(get(hist_path).decode()))) if FileSystems.exists(hist_path) else {}
-    unconv = int(get(conv_path).decode() or 0)
     stats = {"config": cfg.to_dict(), "scope": args.scope, "rounds": args.rounds,
              "documents": sum(total.values()), "kept": sum(s["kept"] for s in parts),
-             "cluster_size_histogram": histogram, "output_shards": shards,
+             "cluster_size_histogram": sorted_bins(dict(_read_small(small["histogram"]))),
+             "output_shards": shards,
              "removed_share_by_source": {k: round(removed[k] / n, 6) for k, n in sorted(total.items())},
-             "unconverged_nodes": unconv}
-    put(join(out, "stats.json"), (json.dumps(stats, indent=1, sort_keys=True) + "\n").encode())
-    FileSystems.delete([p for p in (summary_path, hist_path, conv_path) if FileSystems.exists(p)])
+             "unconverged_nodes": sum(_read_small(small["unconverged"]))}
+    put_json(join(out, "stats.json"), stats)
+    FileSystems.delete([path for path in small.values() if FileSystems.exists(path)])
     if not args.quiet:
         print(f"dedup: {stats['documents']} documents, {stats['kept']} kept -> {out}", file=sys.stderr)
     return stats
 
 
-def main(argv=None) -> int:
-    import logging
-
-    logging.getLogger("apache_beam").setLevel(logging.ERROR)
-    try:
-        stats = run(argv)
-    except SourceError as exc:
-        print(f"pipelines.dedup: error: {exc}", file=sys.stderr)
-        return 2
+def _exit_status(stats: dict) -> int:
+    # an unconverged run's clusters may be wrong: a failed exit, so no later step takes them as done
     if stats["unconverged_nodes"]:
-        print(f"pipelines.dedup: error: components not converged after the given rounds "
-              f"({stats['unconverged_nodes']} nodes); rerun with more --rounds", file=sys.stderr)
+        say_error("pipelines.dedup", f"components not converged after the given rounds "
+                  f"({stats['unconverged_nodes']} nodes); rerun with more --rounds")
         return 1
     return 0
 
 
+def main(argv=None) -> int:
+    return run_main("pipelines.dedup", run, argv, status=_exit_status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    # the importable module's main, not this __main__'s: elements of its classes
+    # (Signed, Edge, ...) are pickled by reference, which a worker process can
+    # resolve to pipelines.dedup but not to the driver's __main__
+    from pipelines.dedup import main as module_main
+
+    sys.exit(module_main())

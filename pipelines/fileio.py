@@ -20,6 +20,8 @@ import uuid
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from curate.core.files import dumps_json
+
 
 def join(out: str, *parts: str) -> str:
     """A path under ``out`` on any Beam filesystem (local or gs://)."""
@@ -43,6 +45,12 @@ def put(dest: str, data: bytes) -> None:
     if FileSystems.exists(dest):
         FileSystems.delete([dest])
     FileSystems.rename([tmp], [dest])
+
+
+def put_json(dest: str, obj) -> None:
+    """:func:`put` of ``obj`` as :func:`curate.core.files.dumps_json` writes it (the
+    library's one JSON layout: sorted keys, indent 2), so job outputs match the CLI's."""
+    put(dest, dumps_json(obj).encode("utf-8"))
 
 
 def get(path: str) -> bytes:

@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -33,11 +31,9 @@ from pathlib import Path
 import apache_beam as beam
 from apache_beam.io.filesystem import BeamIOError, CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import GlobalWindows
 
 from curate.core.counters import Counters, merge_counts, summary_table
-from curate.core.document import DocumentWriter
 from curate.core.files import dumps_jsonl
 from curate.core.layout import (
     doc_order,
@@ -59,16 +55,15 @@ from curate.ingest.sources import (
     open_input,
     resolve_crawls,
 )
-from pipelines.fileio import get, put
-from pipelines.runner import add_runner_args, pipeline_options
-
-NAMESPACE = "curate"
-
-
-def _bump(counts: dict[str, int]) -> None:
-    """Mirror a counters dict into Beam Metrics (visible in the runner's UI)."""
-    for name, n in counts.items():
-        Metrics.counter(NAMESPACE, name).inc(n)
+from pipelines.common import (
+    BeamCounters,
+    add_runner_args,
+    job_parser,
+    make_pipeline,
+    put_documents,
+    run_main,
+)
+from pipelines.fileio import get, put, put_json
 
 
 # --------------------------------------------------------------------------- DoFns
@@ -83,7 +78,7 @@ class ReadArchiveFn(beam.DoFn):
 
     def process(self, location: str):
         key = input_key(location)
-        counters = Counters()
+        counters = BeamCounters()
         errors: list[dict] = []
 
         def report(err: ArchiveError) -> None:
@@ -106,29 +101,37 @@ class ReadArchiveFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput("errors", (key, err))
         yield beam.pvalue.TaggedOutput("stats", (key, counters.as_dict()))
         yield beam.pvalue.TaggedOutput("inputs", (key, location))
-        _bump(counters.as_dict())
 
 
 class _PerInputCountsFn(beam.DoFn):
     """A DoFn that counts per input and emits the counters once per bundle."""
 
     def start_bundle(self):
-        self.counts: dict[str, Counters] = {}
+        self.counts: dict[str, BeamCounters] = {}
+
+    def counters(self, key: str) -> BeamCounters:
+        """The counters of input ``key`` in this bundle."""
+        return self.counts.setdefault(key, BeamCounters())
 
     def finish_bundle(self):
         # counters per input, once per bundle rather than once per document
         for key, counters in self.counts.items():
-            _bump(counters.as_dict())
             yield beam.pvalue.TaggedOutput(
                 "stats", GlobalWindows.windowed_value((key, counters.as_dict())))
 
 
 class FilterFn(_PerInputCountsFn):
-    """Language id + heuristic filters; kept docs out, a seeded sample of rejects aside."""
+    """Language id + heuristic filters; kept docs out, a seeded sample of rejects aside.
 
-    def __init__(self, config: StageConfig, rejected_rate: float):
+    ``final=False`` when a quality stage follows: passing the heuristics is then
+    not yet ``kept`` (the quality stage counts that), so every document is
+    counted once, as kept or dropped for one reason.
+    """
+
+    def __init__(self, config: StageConfig, rejected_rate: float, final: bool = True):
         self.config = config
         self.rejected_rate = rejected_rate
+        self.final = final
         self.stage: FilterStage | None = None
 
     def setup(self):
@@ -138,8 +141,10 @@ class FilterFn(_PerInputCountsFn):
 
     def process(self, element):
         key, doc = element
-        counters = self.counts.setdefault(key, Counters())
-        doc, reason = self.stage.decide(doc, counters)
+        decision = Counters()
+        doc, reason = self.stage.decide(doc, decision)
+        self.counters(key).update({name: n for name, n in decision.as_dict().items()
+                                   if self.final or name != "kept"})
         if not reason:
             yield key, doc
         elif in_rejected_sample(doc.id, self.rejected_rate):
@@ -151,7 +156,8 @@ class QualityFn(_PerInputCountsFn):
 
     ``scorer_factory`` (e.g. ``functools.partial(classifiers.scoring.make_scorer,
     model_dir)``) is called once per worker; without one the stage passes
-    documents through unchanged.
+    documents through unchanged. With one, this is the job's last decision, so
+    it counts ``kept`` (see :class:`FilterFn`'s ``final``).
     """
 
     def __init__(self, scorer_factory=None, rejected_rate: float = 0.01):
@@ -168,15 +174,12 @@ class QualityFn(_PerInputCountsFn):
             yield element
             return
         key, doc = element
-        counters = self.counts.setdefault(key, Counters())
-        self.scorer.counters = counters
-        kept = self.scorer(doc)
+        counters = self.counters(key)
+        kept = self.scorer(doc, counters)
         if kept is not None:
+            counters.inc("kept")
             yield key, kept
             return
-        # The heuristic stage counted this document as kept; it ends up dropped,
-        # so the final counters still add up to one decision per document.
-        counters.inc("kept", -1)
         if in_rejected_sample(doc.id, self.rejected_rate):
             yield beam.pvalue.TaggedOutput("rejected", (key, rejected_record(doc, "quality")))
 
@@ -194,18 +197,13 @@ class WritePerInputFn(beam.DoFn):
         stats = merge_counts(groups["stats"])
         errors = sort_errors(groups["errors"])
         rejected = sorted(groups["rejected"], key=lambda r: r["id"])
-        with tempfile.TemporaryDirectory() as tmp:
-            local = os.path.join(tmp, "docs.parquet")
-            with DocumentWriter(local) as w:
-                for d in docs:
-                    w.write(d)
-            put(output_path(self.out, "docs", key), Path(local).read_bytes())
+        put_documents(output_path(self.out, "docs", key), docs)
         put(output_path(self.out, "errors", key), dumps_jsonl(errors))
         put(output_path(self.out, "rejected", key), dumps_jsonl(rejected))
-        put(output_path(self.out, "stats", key), (json.dumps(stats, indent=1, sort_keys=True) + "\n").encode())
+        put_json(output_path(self.out, "stats", key), stats)
         marker = {"input": location, "key": key, "docs_read": stats.get("docs", 0), "kept": len(docs),
                   "errors": len(errors), "complete": stats.get("read:files_failed", 0) == 0}
-        put(output_path(self.out, "done", key), (json.dumps(marker, sort_keys=True) + "\n").encode())
+        put_json(output_path(self.out, "done", key), marker)
         yield marker
 
 
@@ -222,8 +220,8 @@ def build(p: beam.Pipeline, locations: list[str], out: str, config: StageConfig,
         | "Read" >> beam.ParDo(ReadArchiveFn(source, retries, backoff)).with_outputs(
             "errors", "stats", "inputs", main="docs")
     )
-    filtered = read.docs | "Filter" >> beam.ParDo(FilterFn(config, rejected_rate)).with_outputs(
-        "rejected", "stats", main="kept")
+    filtered = read.docs | "Filter" >> beam.ParDo(
+        FilterFn(config, rejected_rate, final=scorer_factory is None)).with_outputs("rejected", "stats", main="kept")
     scored = filtered.kept | "Quality" >> beam.ParDo(QualityFn(scorer_factory, rejected_rate)).with_outputs(
         "rejected", "stats", main="kept")
     stats = (read.stats, filtered.stats, scored.stats) | "AllStats" >> beam.Flatten()
@@ -236,7 +234,7 @@ def build(p: beam.Pipeline, locations: list[str], out: str, config: StageConfig,
 # --------------------------------------------------------------------------- driver
 
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="pipelines.filter", description=__doc__.split("\n\n")[0])
+    ap = job_parser("pipelines.filter", __doc__)
     src = ap.add_argument_group("inputs")
     src.add_argument("--crawl", help="crawl id (CC-MAIN-2020-34) or prefix (CC-MAIN-2020 = every 2020 crawl)")
     src.add_argument("--files", type=int, help="take a deterministic sample of N files per crawl")
@@ -247,7 +245,7 @@ def _parser() -> argparse.ArgumentParser:
     src.add_argument("--seed", type=int, default=0, help="seed of the --files sample")
     job = ap.add_argument_group("job")
     job.add_argument("--out", help="output directory (local or gs://); default out/<crawl>/filter")
-    job.add_argument("--preset", default="gpt3", help="filter preset (gpt3, tiny, filters:<name>)")
+    job.add_argument("--preset", default="gpt3", help="filter preset (gpt3, filters:<name>)")
     job.add_argument("--languages", help="comma-separated languages to keep (default en)")
     job.add_argument("--lang-threshold", type=float, help="minimum language score (default 0.65)")
     job.add_argument("--quality-model", help="quality classifier model dir or URL (classifiers/); none: no quality stage")
@@ -345,12 +343,12 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     resolved = {"inputs": locations, "config": config.to_dict(), "rejected_rate": args.rejected_rate,
                 "quality_model": args.quality_model, "quality_alpha": args.quality_alpha,
                 "crawl": args.crawl, "files": args.files, "seed": args.seed, "source_kind": args.source_kind}
-    put(f"{out.rstrip('/')}/config.json", (json.dumps(resolved, indent=1, sort_keys=True) + "\n").encode())
+    put_json(f"{out.rstrip('/')}/config.json", resolved)
     if not args.quiet:
         print(f"filter: {len(locations)} inputs, {len(done)} already done, {len(todo)} to process -> {out}",
               file=sys.stderr, flush=True)
     if todo:
-        p = test_pipeline or beam.Pipeline(options=pipeline_options(args, beam_args))
+        p = make_pipeline(args, beam_args, test_pipeline)
         scorer_factory = None
         if args.quality_model:
             import functools
@@ -377,8 +375,8 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     stats = merge_counts(_read_json(output_path(out, "stats", k)) for k in sorted(keys)
                          if FileSystems.exists(output_path(out, "stats", k)))
     failed = sorted(k for k in keys if k not in _done_keys(out))
-    put(f"{out.rstrip('/')}/stats.json", (json.dumps(
-        {"counters": stats, "inputs": len(locations), "incomplete_inputs": failed}, indent=1, sort_keys=True) + "\n").encode())
+    put_json(f"{out.rstrip('/')}/stats.json",
+             {"counters": stats, "inputs": len(locations), "incomplete_inputs": failed})
     if not args.quiet:
         print(summary_table(f"filter: done -> {out}", stats), file=sys.stderr)
         if failed:
@@ -387,18 +385,13 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     return {"counters": stats, "incomplete_inputs": failed, "out": out}
 
 
-def main(argv=None) -> int:
-    import logging
-
-    # Beam's worker processes log every option they discard at WARNING; keep
-    # the terminal for our progress lines and errors.
-    logging.getLogger("apache_beam").setLevel(logging.ERROR)
-    try:
-        result = run(argv)
-    except SourceError as exc:
-        print(f"pipelines.filter: error: {exc}", file=sys.stderr)
-        return 2
+def _exit_status(result: dict) -> int:
+    # an input read only in part is written and marked, but the run is not a success
     return 1 if result["incomplete_inputs"] else 0
+
+
+def main(argv=None) -> int:
+    return run_main("pipelines.filter", run, argv, status=_exit_status)
 
 
 if __name__ == "__main__":

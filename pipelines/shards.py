@@ -26,7 +26,6 @@ reads the inputs directly.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -34,7 +33,6 @@ import sys
 from pathlib import Path
 
 import apache_beam as beam
-from apache_beam.metrics import Metrics
 
 from curate.core.document import DocumentFormatError, read_documents
 from curate.ingest.sources import SourceError
@@ -48,9 +46,7 @@ from curate.mixture.build import (
 from curate.mixture.options import add_build_args, config_from_args
 from curate.mixture.shards import assemble_parts, write_part
 from curate.mixture.tokenizer import Tokenizer
-from pipelines.runner import add_runner_args, pipeline_options
-
-NAMESPACE = "curate"
+from pipelines.common import add_runner_args, job_parser, make_pipeline, metric, run_main
 
 
 class _PlanFn(beam.DoFn):
@@ -73,8 +69,8 @@ class EncodeFileFn(_PlanFn):
         counts = write_part(read_documents(path, text_field=src.text_field), self.tok, prefix,
                             self.plan.config.val_fraction, self.plan.config.batch_docs)
         for split, n in counts["tokens"].items():
-            Metrics.counter(NAMESPACE, f"shards:tokens:{split}").inc(n)
-        Metrics.counter(NAMESPACE, "shards:files").inc()
+            metric(f"shards:tokens:{split}", n)
+        metric("shards:files")
         yield name, (number, prefix)
 
 
@@ -106,8 +102,8 @@ def build(p: beam.Pipeline, plan: BuildPlan) -> None:
      | "Assemble" >> beam.ParDo(AssembleFn(plan)))
 
 
-def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="pipelines.shards", description=__doc__.split("\n\n")[0])
+def _parser():
+    ap = job_parser("pipelines.shards", __doc__)
     add_build_args(ap)
     add_runner_args(ap)
     return ap
@@ -128,7 +124,7 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
         n_files = sum(len(plan.files[n]) for n in plan.pending)
         log(f"{len(plan.pending)} source(s) to write ({', '.join(plan.pending)}), {n_files} input file(s); "
             f"encoder: {Tokenizer.load(plan.tokenizer_path).backend}")
-        p = test_pipeline or beam.Pipeline(options=pipeline_options(args, beam_args))
+        p = make_pipeline(args, beam_args, test_pipeline)
         build(p, plan)
         p.run().wait_until_finish()
         shutil.rmtree(plan.out / "_parts", ignore_errors=True)
@@ -140,15 +136,8 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
 
 
 def main(argv=None) -> int:
-    import logging
-
-    logging.getLogger("apache_beam").setLevel(logging.ERROR)
-    try:
-        run(argv)
-    except (SourceError, OSError, ValueError, DocumentFormatError, json.JSONDecodeError) as exc:
-        print(f"pipelines.shards: error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return run_main("pipelines.shards", run, argv,
+                    errors=(SourceError, OSError, ValueError, DocumentFormatError, json.JSONDecodeError))
 
 
 if __name__ == "__main__":

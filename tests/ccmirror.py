@@ -29,7 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-SHARED_WARC = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "warc"
+from tests.common import SHARED
+
+SHARED_WARC = SHARED / "warc"
 
 # Real Common Crawl names for the sample files (from their WARC-Filename headers);
 # the segment ids are made up but shaped like CC's (<timestamp ms>.<n>).
@@ -151,6 +153,17 @@ class Fault:
     requests: int = 0  # requests seen (for status_first)
     bodies: int = 0  # bodies started (for drop_after)
     stalls: int = 0  # bodies started (for stall_after)
+
+    def body_limit(self, lock: threading.Lock, rule: str, counter: str) -> int | None:
+        """Body bytes this GET may send under ``rule`` (``drop_after`` or ``stall_after``), or
+        None when the rule is unset or its first N GETs are used up; counts the GET in ``counter``."""
+        setting = getattr(self, rule)
+        if not setting:
+            return None
+        with lock:
+            nth = getattr(self, counter)
+            setattr(self, counter, nth + 1)
+        return setting[0] if nth < setting[1] else None
 
 
 class MirrorServer:
@@ -349,17 +362,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         limit, stall = None, False
         if fault and fault.truncate is not None:
             limit = max(0, fault.truncate - start)
-        if fault and fault.drop_after and send_body:
-            with mirror._lock:
-                nth_body = fault.bodies
-                fault.bodies += 1
-            if nth_body < fault.drop_after[1]:
-                limit = fault.drop_after[0] if limit is None else min(limit, fault.drop_after[0])
-        if fault and fault.stall_after and send_body:
-            with mirror._lock:
-                nth_stall = fault.stalls
-                fault.stalls += 1
-            if nth_stall < fault.stall_after[1]:
-                limit = fault.stall_after[0] if limit is None else min(limit, fault.stall_after[0])
-                stall = True
+        if fault and send_body:
+            dropped = fault.body_limit(mirror._lock, "drop_after", "bodies")
+            stalled = fault.body_limit(mirror._lock, "stall_after", "stalls")
+            limits = [n for n in (limit, dropped, stalled) if n is not None]
+            limit = min(limits) if limits else None
+            stall = stalled is not None
         answer(status, headers, body, limit, stall)

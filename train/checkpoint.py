@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from curate.core.files import atomic_path
 from train.model import GPT, GPTConfig
 
 FORMAT = "curate-gpt-checkpoint"
@@ -34,21 +35,16 @@ VERSION = 1
 def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
     """Write ``state`` to ``path`` atomically: a crash mid-write leaves the old file intact.
 
-    The bytes go to a temporary name in the same directory (so the rename
-    stays on one file system), are flushed to disk, then renamed over ``path``.
+    The bytes go to a temporary name beside ``path`` (:func:`atomic_path`) and
+    are flushed to disk before the rename, so a machine that dies right after
+    the rename still has the whole checkpoint, not a renamed empty file.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(state, f)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:

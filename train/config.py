@@ -22,7 +22,8 @@ import difflib
 import typing
 from dataclasses import asdict, dataclass, field, fields, replace
 
-from train.model import GPT3_TABLE, SMALL_PRESETS, GPTConfig, check_fields
+from curate.core.fields import check_fields
+from train.model import GPT3_TABLE, SMALL_PRESETS, GPTConfig
 
 
 class ConfigError(ValueError):

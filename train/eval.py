@@ -401,37 +401,63 @@ def gsm8k(model: torch.nn.Module, tokenizer: Tokenizer, items: Sequence[dict], l
 
 @torch.no_grad()
 def validation_loss(model: torch.nn.Module, manifest_path: str | Path, seq_len: int | None = None,
-                    batch_size: int = 8, max_batches: int | None = None, log: Log | None = None) -> dict:
+                    batch_size: int = 8, max_batches: int | None = None, log: Log | None = None, *,
+                    sources: Sequence[str] | None = None, autocast: Callable | None = None) -> dict:
     """Per-source loss and perplexity on the validation split, and the token-weighted overall.
 
-    A source without validation tokens is listed as skipped.
+    ``sources`` names the sources to measure, in order (default: every source of
+    the manifest); one without validation tokens is listed as skipped. The model
+    is measured in eval mode and handed back in the mode it came in.
+
+    A batch is scored in one of two ways, and each caller keeps its own so its
+    files stay comparable with the runs before it:
+
+    * by default (``python -m train.eval``), the float32 cross-entropy of the
+      full logits, summed over the batch's tokens: a figure that does not depend
+      on the precision the model was trained in;
+    * with ``autocast`` (the trainer's mixed-precision context), the model's own
+      training loss computed under that context, times the batch's tokens, so
+      the validation curve in ``log.jsonl`` is the same quantity as the training
+      loss beside it.
+
+    The two agree to float32 rounding (about 1e-7 relative) on a CPU.
+
+    >>> validation_loss(model, "shards/manifest.json", max_batches=20)["overall"]["loss"]  # doctest: +SKIP
     """
     seq_len = seq_len or model.config.block_size
     device = device_of(model)
-    manifest = load_manifest(manifest_path)
-    sources: dict[str, dict] = {}
+    if sources is None:
+        sources = [src["name"] for src in load_manifest(manifest_path)["sources"]]
+    was_training = model.training
+    model.eval()
+    results: dict[str, dict] = {}
     total_nll, total_tokens = 0.0, 0
-    for src in manifest["sources"]:
-        name = src["name"]
+    for name in sources:
         nll, tokens = 0.0, 0
         for x, y in val_batches(manifest_path, name, seq_len, batch_size, max_batches):
-            logits, _ = model(x.to(device))  # (B, T, V)
-            nll += float(F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(),
-                                         y.reshape(-1).to(device), reduction="sum"))
+            if autocast is None:
+                logits, _ = model(x.to(device))  # (B, T, V)
+                nll += float(F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(),
+                                             y.reshape(-1).to(device), reduction="sum"))
+            else:
+                with autocast():
+                    _, loss = model(x.to(device), y.to(device))  # mean over the batch's tokens
+                nll += loss.item() * y.numel()
             tokens += y.numel()
         if tokens == 0:
-            sources[name] = {"skipped": "no validation tokens"}
+            results[name] = {"skipped": "no validation tokens"}
             if log:
                 log(f"val {name}: skipped, no validation tokens")
             continue
-        sources[name] = {"loss": nll / tokens, "perplexity": _exp(nll / tokens), "tokens": tokens}
+        results[name] = {"loss": nll / tokens, "perplexity": _exp(nll / tokens), "tokens": tokens}
         total_nll += nll
         total_tokens += tokens
         if log:
             log(f"val {name}: loss {nll / tokens:.4f} over {tokens:,} tokens")
+    model.train(was_training)
     overall = ({"loss": total_nll / total_tokens, "perplexity": _exp(total_nll / total_tokens),
                 "tokens": total_tokens} if total_tokens else {"skipped": "no source has validation tokens"})
-    return {"seq_len": seq_len, "max_batches": max_batches, "sources": sources, "overall": overall}
+    return {"seq_len": seq_len, "max_batches": max_batches, "sources": results, "overall": overall}
 
 
 # --------------------------------------------------------------------------- samples

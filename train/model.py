@@ -31,12 +31,14 @@ real vocabulary only.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Callable
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from curate.core.fields import check_fields
 
 VOCAB_MULTIPLE = 64  # token table rows are padded to a multiple of this
 
@@ -148,14 +150,6 @@ def device_of(model: nn.Module) -> torch.device:
     for t in model.buffers():
         return t.device
     return torch.device("cpu")
-
-
-def check_fields(cls, d: dict, what: str, error: type[Exception] = ValueError) -> None:
-    """Raise ``error`` naming the keys of ``d`` that are not fields of the dataclass ``cls``:
-    a saved config from another version fails loudly instead of losing a setting."""
-    extra = set(d) - {f.name for f in fields(cls)}
-    if extra:
-        raise error(f"unknown {what}: {sorted(extra)}")
 
 
 # --------------------------------------------------------------------------- attention

@@ -38,10 +38,11 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 
+from curate.core.files import atomic_path, write_atomic, write_json
 from train.checkpoint import FORMAT, VERSION, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from train.config import PRESETS, ConfigError, TrainConfig, apply_overrides
-from curate.core.files import write_json
-from train.model import GPT, device_of
+from train.eval import validation_loss
+from train.model import GPT
 
 CKPT = "ckpt.pt"
 LOG = "log.jsonl"
@@ -202,9 +203,7 @@ class RunLog:
                 rec = json.loads(line)
                 if rec.get("step", 0) <= resume_step:
                     self.records.append(rec)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text("".join(json.dumps(r) + "\n" for r in self.records), encoding="utf-8")
-        os.replace(tmp, path)
+        write_atomic(path, "".join(json.dumps(r) + "\n" for r in self.records))
         self.file = open(path, "a", encoding="utf-8")
 
     def write(self, rec: dict) -> None:
@@ -246,32 +245,9 @@ def plot_curve(records: list[dict], path: Path, title: str) -> None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=100)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")  # the temporary name's suffix is not .png
     plt.close(fig)
-    os.replace(tmp, path)
-
-
-@torch.no_grad()
-def validation_loss(model: GPT, cfg: TrainConfig, sources: list[str], autocast) -> dict[str, float]:
-    """Mean token loss on each source's validation split (sources without one are left out)."""
-    from train.data import val_batches
-
-    was_training = model.training
-    model.eval()
-    out = {}
-    for source in sources:
-        total, count = 0.0, 0
-        for x, y in val_batches(cfg.manifest, source, cfg.context, cfg.batch_size, max_batches=cfg.eval_batches):
-            x, y = x.to(device_of(model)), y.to(device_of(model))
-            with autocast():
-                _, loss = model(x, y)
-            total += loss.item() * y.numel()
-            count += y.numel()
-        if count:
-            out[source] = total / count
-    model.train(was_training)
-    return out
 
 
 def accum_at(tokens: int, cfg: TrainConfig, per_micro: int, full: int) -> int:
@@ -311,6 +287,56 @@ def _check_batch(cfg: TrainConfig, d: Dist) -> int:
     return cfg.batch_tokens // per_micro
 
 
+@dataclass(frozen=True)
+class BatchPlan:
+    """How many tokens an optimizer step trains on, and when the run ends.
+
+    A micro-batch is ``per_micro`` tokens over all processes; ``accum`` of them
+    make the full batch. With a batch ramp the early steps are smaller, so the
+    run is measured in tokens: it ends after ``max_steps`` full batches' worth
+    (``budget``), and the learning rate follows the same curve read at tokens /
+    full batch (GPT-3's schedule is in tokens). Without one it ends after
+    ``max_steps`` steps.
+
+    >>> plan = BatchPlan(per_micro=100, accum=4, max_steps=10, ramp=True)
+    >>> plan.tokens_per_step, plan.budget, plan.more(step=12, tokens=3900), plan.schedule_position(3, 600)
+    (400, 4000, True, 1.5)
+    """
+
+    per_micro: int
+    accum: int
+    max_steps: int
+    ramp: bool
+
+    @classmethod
+    def for_run(cls, cfg: TrainConfig, d: Dist) -> "BatchPlan":
+        accum = _check_batch(cfg, d)
+        per_micro = cfg.batch_size * cfg.context * d.world
+        ramp = bool(cfg.batch_ramp_tokens)
+        if ramp and accum == 1:
+            raise ConfigError(f"batch_ramp_tokens needs batch_tokens larger than one micro-batch "
+                              f"({cfg.batch_size} seq x {cfg.context} x {d.world} proc = {per_micro:,} tokens)")
+        return cls(per_micro, accum, cfg.max_steps, ramp)
+
+    @property
+    def tokens_per_step(self) -> int:
+        """The full batch."""
+        return self.per_micro * self.accum
+
+    @property
+    def budget(self) -> int:
+        """Tokens in the whole run (the end, with a ramp)."""
+        return self.max_steps * self.tokens_per_step
+
+    def more(self, step: int, tokens: int) -> bool:
+        """Whether another step is due after ``step`` steps and ``tokens`` tokens."""
+        return tokens < self.budget if self.ramp else step < self.max_steps
+
+    def schedule_position(self, step: int, tokens: int) -> float:
+        """Where :func:`lr_at` reads the schedule: full batches' worth of tokens, or steps."""
+        return tokens / self.tokens_per_step if self.ramp else step
+
+
 def train(cfg: TrainConfig, out: Path, ckpt: dict | None = None, d: Dist | None = None,
           say=print) -> dict:
     """Run (or continue, given a loaded checkpoint) training; returns the summary dict."""
@@ -320,200 +346,256 @@ def train(cfg: TrainConfig, out: Path, ckpt: dict | None = None, d: Dist | None 
         # while another process holds the cores can make a step 10x slower.
         torch.set_num_threads(cfg.threads)
     try:
-        return _train(cfg, out, ckpt, d or Dist(), say)
+        trainer = Trainer(cfg, out, d or Dist(), say)
+        trainer.restore(ckpt)
+        trainer.open_run_dir(resumed=ckpt is not None)
+        trainer.announce()
+        trainer.wrap_for_training()
+        return trainer.run()
     finally:
         torch.set_num_threads(threads)
 
 
-def _train(cfg: TrainConfig, out: Path, ckpt: dict | None, d: Dist, say) -> dict:
-    from train.data import MixtureLoader
+def _silent(*args, **kwargs) -> None:
+    """``say`` on ranks other than 0: one process speaks for the run."""
 
-    say = say if d.main else (lambda *a, **k: None)
-    device = pick_device(cfg, d)
-    autocast = autocast_for(cfg, device)
-    accum = _check_batch(cfg, d)
-    per_micro = cfg.batch_size * cfg.context * d.world
-    tokens_per_step = per_micro * accum  # the full batch
-    # With a batch ramp the early steps are smaller, so the run is measured in
-    # tokens: it ends after max_steps full batches' worth, and the learning rate
-    # follows the same curve read at tokens / full batch (GPT-3's schedule is in tokens).
-    ramp = bool(cfg.batch_ramp_tokens)
-    if ramp and accum == 1:
-        raise ConfigError(f"batch_ramp_tokens needs batch_tokens larger than one micro-batch "
-                          f"({cfg.batch_size} seq x {cfg.context} x {d.world} proc = {per_micro:,} tokens)")
-    budget = cfg.max_steps * tokens_per_step
-    if device.type == "cuda":
-        # TF32 for any float32 matmul left outside autocast
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
 
-    torch.manual_seed(cfg.seed)  # the same initial weights on every rank
-    model = GPT(cfg.model).to(device)
-    optimizer = make_optimizer(model, cfg, device)
-    try:
-        loader = MixtureLoader(cfg.manifest, seq_len=cfg.context, batch_size=cfg.batch_size,
-                               seed=cfg.seed, rank=d.rank, world_size=d.world)
-    except (OSError, ValueError) as exc:  # e.g. a source shorter than one sequence
-        raise ConfigError(f"{cfg.manifest}: {exc}") from None
-    step = tokens = 0
-    if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        loader.load_state_dict(ckpt["data"])
-        step = int(ckpt["step"])
+class Trainer:
+    """One training run on this process: the model, optimizer and data of ``cfg``, and
+    the run directory ``out`` (written by rank 0 only).
+
+    :func:`train` drives it in this order, which is also the order random
+    generators are seeded and used in (so a resumed run is bit-for-bit the run
+    that never stopped): build the model (seeded), ``restore`` a checkpoint,
+    ``open_run_dir``, ``announce``, ``wrap_for_training`` (compile, DDP), ``run``.
+    """
+
+    def __init__(self, cfg: TrainConfig, out: Path, d: Dist, say):
+        from train.data import MixtureLoader
+
+        self.cfg, self.out, self.d = cfg, out, d
+        self.say = say if d.main else _silent
+        self.device = pick_device(cfg, d)
+        self.autocast = autocast_for(cfg, self.device)
+        self.plan = BatchPlan.for_run(cfg, d)
+        if self.device.type == "cuda":
+            # TF32 for any float32 matmul left outside autocast
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+
+        torch.manual_seed(cfg.seed)  # the same initial weights on every rank
+        self.raw = GPT(cfg.model).to(self.device)  # what is saved and evaluated
+        self.model: nn.Module = self.raw  # what the steps call: compiled and/or DDP-wrapped later
+        self.optimizer = make_optimizer(self.raw, cfg, self.device)
+        try:
+            self.loader = MixtureLoader(cfg.manifest, seq_len=cfg.context, batch_size=cfg.batch_size,
+                                        seed=cfg.seed, rank=d.rank, world_size=d.world)
+        except (OSError, ValueError) as exc:  # e.g. a source shorter than one sequence
+            raise ConfigError(f"{cfg.manifest}: {exc}") from None
+        self.step = self.tokens = 0
+        self.start_step = 0  # where this process's run began (the checkpoint's step on a resume)
+        self.flops_per_token = self.raw.estimate_flops_per_token(cfg.context)
+        self.peak = cfg.peak_flops or (peak_flops(torch.cuda.get_device_name(self.device))
+                                       if self.device.type == "cuda" else None)
+        self.log: RunLog | None = None
+
+    def restore(self, ckpt: dict | None) -> None:
+        """Continue from ``ckpt`` (weights, optimizer, data position, generators), or give a
+        fresh multi-process run its per-rank generators."""
+        cfg, d = self.cfg, self.d
+        if ckpt is None:
+            if d.world > 1:
+                torch.manual_seed(cfg.seed * 7919 + d.rank)  # different dropout masks per rank
+            return
+        self.raw.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.loader.load_state_dict(ckpt["data"])
+        self.step = self.start_step = int(ckpt["step"])
         # checkpoints from before the ramp existed have no count: every step was full
-        tokens = int(ckpt.get("tokens", step * tokens_per_step))
+        self.tokens = int(ckpt.get("tokens", self.step * self.plan.tokens_per_step))
         states = ckpt["rng"]
         if len(states) == d.world:
-            set_rng_state(states[d.rank], device)
+            set_rng_state(states[d.rank], self.device)
         else:  # another world size: the data continues exactly, dropout masks cannot
-            torch.manual_seed(cfg.seed * 7919 + step * 31 + d.rank)
-            say(f"note: checkpoint written by {len(states)} processes, resumed on {d.world}: "
-                "data order continues exactly, random generators are reseeded")
-    elif d.world > 1:
-        torch.manual_seed(cfg.seed * 7919 + d.rank)  # different dropout masks per rank
+            torch.manual_seed(cfg.seed * 7919 + self.step * 31 + d.rank)
+            self.say(f"note: checkpoint written by {len(states)} processes, resumed on {d.world}: "
+                     "data order continues exactly, random generators are reseeded")
 
-    out.mkdir(parents=True, exist_ok=True)
-    log = RunLog(out / LOG, d.main, step if ckpt is not None else None)
-    if d.main:
-        write_json(out / CONFIG, cfg.to_dict())
+    def open_run_dir(self, resumed: bool) -> None:
+        """Create ``out``, start ``log.jsonl`` (keeping a resumed run's records up to its
+        checkpoint) and save the resolved config."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.log = RunLog(self.out / LOG, self.d.main, self.step if resumed else None)
+        if self.d.main:
+            write_json(self.out / CONFIG, self.cfg.to_dict())
 
-    flops_per_token = model.estimate_flops_per_token(cfg.context)
-    peak = cfg.peak_flops or (peak_flops(torch.cuda.get_device_name(device)) if device.type == "cuda" else None)
-    say(f"model: {model.num_params() / 1e6:.2f}M parameters, {cfg.model.n_layer} layers "
-        f"({', '.join(model.layer_kinds())}), d_model {cfg.model.n_embd}, context {cfg.context}, "
-        f"vocab {cfg.model.vocab_size} (table {cfg.model.padded_vocab_size})")
-    say(f"run: {d.world} process(es) on {device}"
-        f"{' (' + torch.cuda.get_device_name(device) + ')' if device.type == 'cuda' else ''}, "
-        f"{tokens_per_step:,} tokens/step = {cfg.batch_size} seq x {cfg.context} x {d.world} proc x {accum} accum, "
-        + (f"grown from {per_micro * accum_at(0, cfg, per_micro, accum):,} over the first "
-           f"{cfg.batch_ramp_tokens:,} tokens, tokens {tokens:,}->{budget:,}" if ramp
-           else f"steps {step}->{cfg.max_steps}")
-        + f", peak lr {cfg.lr:g}")
-    if device.type == "cuda" and not peak:
-        say(f"note: no peak FLOP/s known for {torch.cuda.get_device_name(device)!r}; "
-            "pass --peak_flops=... to see MFU")
+    def announce(self) -> None:
+        """The model and run lines printed before the first step."""
+        cfg, d, device, plan, model = self.cfg, self.d, self.device, self.plan, self.raw
+        self.say(f"model: {model.num_params() / 1e6:.2f}M parameters, {cfg.model.n_layer} layers "
+                 f"({', '.join(model.layer_kinds())}), d_model {cfg.model.n_embd}, context {cfg.context}, "
+                 f"vocab {cfg.model.vocab_size} (table {cfg.model.padded_vocab_size})")
+        self.say(f"run: {d.world} process(es) on {device}"
+                 f"{' (' + torch.cuda.get_device_name(device) + ')' if device.type == 'cuda' else ''}, "
+                 f"{plan.tokens_per_step:,} tokens/step = {cfg.batch_size} seq x {cfg.context} x {d.world} proc "
+                 f"x {plan.accum} accum, "
+                 + (f"grown from {plan.per_micro * accum_at(0, cfg, plan.per_micro, plan.accum):,} over the first "
+                    f"{cfg.batch_ramp_tokens:,} tokens, tokens {self.tokens:,}->{plan.budget:,}" if plan.ramp
+                    else f"steps {self.step}->{cfg.max_steps}")
+                 + f", peak lr {cfg.lr:g}")
+        if device.type == "cuda" and not self.peak:
+            self.say(f"note: no peak FLOP/s known for {torch.cuda.get_device_name(device)!r}; "
+                     "pass --peak_flops=... to see MFU")
 
-    raw = model
-    if cfg.compile:
-        model = torch.compile(model)
-    if d.world > 1:
-        from torch.nn.parallel import DistributedDataParallel as DDP
-        model = DDP(model, device_ids=[d.local_rank] if device.type == "cuda" else None)
+    def wrap_for_training(self) -> None:
+        """Compile (``--compile``) and, under torchrun, wrap in DistributedDataParallel."""
+        if self.cfg.compile:
+            self.model = torch.compile(self.model)
+        if self.d.world > 1:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+            self.model = DDP(self.model, device_ids=[self.d.local_rank] if self.device.type == "cuda" else None)
 
-    def save(at_step: int) -> None:
-        states = [rng_state(device)]
-        if d.world > 1:  # every rank's generators, so each continues its own stream
-            states = [None] * d.world
-            dist.all_gather_object(states, rng_state(device))
-        if d.main:
-            save_checkpoint(out / CKPT, {
-                "format": FORMAT, "version": VERSION, "step": at_step, "config": cfg.to_dict(),
-                "model": raw.state_dict(), "optimizer": optimizer.state_dict(),
-                "data": loader.state_dict(), "rng": states, "world_size": d.world, "tokens": tokens,
-            })
-            plot_curve(log.records, out / CURVE, f"{cfg.preset}: {out.name}")
+    def run(self) -> dict:
+        """Optimizer steps until the plan's end, validating and checkpointing on schedule
+        and after the last step; returns the summary."""
+        cfg = self.cfg
+        self.model.train()
+        t_start = time.perf_counter()
+        rates: list[float] = []
+        val: dict = {}
+        while self.plan.more(self.step, self.tokens):
+            t0 = time.perf_counter()
+            lr, loss_value, grad_norm, step_tokens = self.optimizer_step()
+            dt = time.perf_counter() - t0
+            rate = step_tokens / dt
+            if self.step > self.start_step + 1:  # the first step pays for warm-up (allocations, compilation)
+                rates.append(rate)
+            last = not self.plan.more(self.step, self.tokens)
+            self.record_step(lr, loss_value, grad_norm, step_tokens, dt, rate, last)
+            if not math.isfinite(loss_value):
+                raise FloatingPointError(f"loss is {loss_value} at step {self.step}; lower --lr or check the data")
+            if (cfg.eval_interval and self.step % cfg.eval_interval == 0) or last:
+                val = self.evaluate()
+            if (cfg.ckpt_interval and self.step % cfg.ckpt_interval == 0) or last:
+                self.save()
+        return self.finish(time.perf_counter() - t_start, rates, val)
 
-    def evaluate(at_step: int) -> dict:
-        losses = validation_loss(raw, cfg, loader.sources, autocast) if d.main else {}
-        if losses:
-            log.write({"kind": "val", "step": at_step, "loss": losses})
-            say(f"step {at_step:>6}  val " + "  ".join(f"{s} {v:.4f}" for s, v in losses.items()))
-        return losses
+    def optimizer_step(self) -> tuple[float, float, torch.Tensor, int]:
+        """One optimizer step over the step's micro-batches (gradient accumulation).
 
-    model.train()
-    t_start = time.perf_counter()
-    rates: list[float] = []
-    val: dict = {}
-    start_step = step
-
-    def more() -> bool:
-        return tokens < budget if ramp else step < cfg.max_steps
-
-    while more():
-        t0 = time.perf_counter()
-        lr = lr_at(tokens / tokens_per_step if ramp else step, cfg)
-        for group in optimizer.param_groups:
+        Returns the learning rate, the loss (the mean over micro-batches and
+        processes), the gradient norm before clipping and the tokens trained on.
+        """
+        cfg, d, device, plan = self.cfg, self.d, self.device, self.plan
+        lr = lr_at(plan.schedule_position(self.step, self.tokens), cfg)
+        for group in self.optimizer.param_groups:
             group["lr"] = lr
-        acc = accum_at(tokens, cfg, per_micro, accum)
+        acc = accum_at(self.tokens, cfg, plan.per_micro, plan.accum)
         loss_sum = torch.zeros((), device=device)
         for micro in range(acc):
-            x, y = loader.next_batch()  # (B, T), (B, T)
+            x, y = self.loader.next_batch()  # (B, T), (B, T)
             if device.type == "cuda":
                 x, y = x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
             # DDP averages gradients across ranks on backward(); only the last
             # micro-batch of a step needs to, the others just accumulate locally.
             sync = d.world == 1 or micro == acc - 1
-            with (contextlib.nullcontext() if sync else model.no_sync()):
-                with autocast():
-                    _, loss = model(x, y)
+            with (contextlib.nullcontext() if sync else self.model.no_sync()):
+                with self.autocast():
+                    _, loss = self.model(x, y)
                 (loss / acc).backward()
             loss_sum += loss.detach() / acc
-        grad_norm = torch.nn.utils.clip_grad_norm_(raw.parameters(), cfg.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        step += 1
-        step_tokens = per_micro * acc
-        tokens += step_tokens
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.raw.parameters(), cfg.grad_clip)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        step_tokens = plan.per_micro * acc
+        self.tokens += step_tokens
         if d.world > 1:
             dist.all_reduce(loss_sum, op=dist.ReduceOp.AVG)
         loss_value = loss_sum.item()  # waits for the GPU: the step's time is complete here
-        dt = time.perf_counter() - t0
-        rate = step_tokens / dt
-        if step > start_step + 1:  # the first step pays for warm-up (allocations, compilation)
-            rates.append(rate)
+        return lr, loss_value, grad_norm, step_tokens
+
+    def record_step(self, lr: float, loss_value: float, grad_norm: torch.Tensor, step_tokens: int,
+                    dt: float, rate: float, last: bool) -> None:
+        """The step's record in ``log.jsonl`` and, every ``log_interval`` steps, its line."""
+        cfg, plan, step, tokens = self.cfg, self.plan, self.step, self.tokens
         rec = {"kind": "train", "step": step, "loss": loss_value, "lr": lr, "grad_norm": float(grad_norm),
                "tokens": tokens, "batch_tokens": step_tokens, "dt": dt, "tokens_per_s": rate}
-        mfu = flops_per_token * rate / (peak * d.world) if peak else None
+        mfu = self.flops_per_token * rate / (self.peak * self.d.world) if self.peak else None
         if mfu is not None:
             rec["mfu"] = mfu
-        log.write(rec)
-        last = not more()
-        if step % cfg.log_interval == 0 or step == start_step + 1 or last:
-            eta = (budget - tokens) / rate if ramp else (cfg.max_steps - step) * dt
-            where = f"{tokens / budget:6.1%} of tokens" if ramp else f"/{cfg.max_steps}"
-            say(f"step {step:>6}{where}  loss {loss_value:.4f}  lr {lr:.2e}  "
-                f"{rate / 1e3:,.1f}k tok/s  {dt * 1e3:,.0f} ms/step"
-                + (f"  mfu {mfu:.1%}" if mfu is not None else "") + f"  eta {_hms(eta)}")
-        if not math.isfinite(loss_value):
-            raise FloatingPointError(f"loss is {loss_value} at step {step}; lower --lr or check the data")
-        if (cfg.eval_interval and step % cfg.eval_interval == 0) or last:
-            val = evaluate(step)
-        if (cfg.ckpt_interval and step % cfg.ckpt_interval == 0) or last:
-            save(step)
+        self.log.write(rec)
+        if step % cfg.log_interval == 0 or step == self.start_step + 1 or last:
+            eta = (plan.budget - tokens) / rate if plan.ramp else (cfg.max_steps - step) * dt
+            where = f"{tokens / plan.budget:6.1%} of tokens" if plan.ramp else f"/{cfg.max_steps}"
+            self.say(f"step {step:>6}{where}  loss {loss_value:.4f}  lr {lr:.2e}  "
+                     f"{rate / 1e3:,.1f}k tok/s  {dt * 1e3:,.0f} ms/step"
+                     + (f"  mfu {mfu:.1%}" if mfu is not None else "") + f"  eta {_hms(eta)}")
 
-    wall = time.perf_counter() - t_start
-    in_sync = _replicas_in_sync(raw, d)
-    train_recs = [r for r in log.records if r["kind"] == "train"]
-    tail = train_recs[-10:]
-    summary = {
-        "step": step, "tokens": tokens, "wall_s": wall,
-        "tokens_per_s_median": _median(rates) if rates else None,
-        "final_train_loss": sum(r["loss"] for r in tail) / len(tail) if tail else None,
-        "val_loss": val or next((r["loss"] for r in reversed(log.records) if r["kind"] == "val"), {}),
-        "parameters": raw.num_params(), "world_size": d.world, "device": str(device),
-        "mixture": loader.report(), "replicas_in_sync": in_sync,
-        "checkpoint": str(out / CKPT), "log": str(out / LOG), "curve": str(out / CURVE),
-    }
-    if d.main:
-        if not (out / CURVE).exists() or start_step == step:
-            plot_curve(log.records, out / CURVE, f"{cfg.preset}: {out.name}")
-        if step > start_step or not (out / SUMMARY).exists():  # a no-op resume keeps the real run's figures
-            write_json(out / SUMMARY, summary)
-        say("mixture drawn:\n" + loader.format_report())
-        if step == start_step:
-            say(f"nothing to do: the checkpoint is already at step {step} of {cfg.max_steps}")
-        else:
-            say(f"trained {step - start_step} steps in {_hms(wall)}"
-                + (f", median {summary['tokens_per_s_median'] / 1e3:,.1f}k tok/s" if rates else "")
-                + (f", final train loss {summary['final_train_loss']:.4f}" if tail else ""))
-        if d.world > 1:
-            say(f"replicas identical after training: {'yes' if in_sync else 'NO'}")
-        for label, name in (("checkpoint", CKPT), ("log", LOG), ("curve", CURVE), ("summary", SUMMARY),
-                            ("config", CONFIG)):
-            say(f"{label + ':':<12}{out / name}")
-    log.close()
-    return summary
+    def evaluate(self) -> dict:
+        """Validation loss per source (rank 0 only), measured as the training loss is; logged."""
+        cfg = self.cfg
+        losses = {}
+        if self.d.main:
+            result = validation_loss(self.raw, cfg.manifest, cfg.context, cfg.batch_size, cfg.eval_batches,
+                                     sources=self.loader.sources, autocast=self.autocast)
+            # sources without a validation split are left out
+            losses = {name: r["loss"] for name, r in result["sources"].items() if "loss" in r}
+        if losses:
+            self.log.write({"kind": "val", "step": self.step, "loss": losses})
+            self.say(f"step {self.step:>6}  val " + "  ".join(f"{s} {v:.4f}" for s, v in losses.items()))
+        return losses
+
+    def save(self) -> None:
+        """``ckpt.pt`` (written by rank 0, with every rank's generator states) and the curve."""
+        d, out = self.d, self.out
+        states = [rng_state(self.device)]
+        if d.world > 1:  # every rank's generators, so each continues its own stream
+            states = [None] * d.world
+            dist.all_gather_object(states, rng_state(self.device))
+        if d.main:
+            save_checkpoint(out / CKPT, {
+                "format": FORMAT, "version": VERSION, "step": self.step, "config": self.cfg.to_dict(),
+                "model": self.raw.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "data": self.loader.state_dict(), "rng": states, "world_size": d.world, "tokens": self.tokens,
+            })
+            plot_curve(self.log.records, out / CURVE, f"{self.cfg.preset}: {out.name}")
+
+    def finish(self, wall: float, rates: list[float], val: dict) -> dict:
+        """The summary (``summary.json``) and the closing lines; closes the log."""
+        cfg, d, out, log = self.cfg, self.d, self.out, self.log
+        step, start_step = self.step, self.start_step
+        in_sync = _replicas_in_sync(self.raw, d)
+        train_recs = [r for r in log.records if r["kind"] == "train"]
+        tail = train_recs[-10:]
+        summary = {
+            "step": step, "tokens": self.tokens, "wall_s": wall,
+            "tokens_per_s_median": _median(rates) if rates else None,
+            "final_train_loss": sum(r["loss"] for r in tail) / len(tail) if tail else None,
+            "val_loss": val or next((r["loss"] for r in reversed(log.records) if r["kind"] == "val"), {}),
+            "parameters": self.raw.num_params(), "world_size": d.world, "device": str(self.device),
+            "mixture": self.loader.report(), "replicas_in_sync": in_sync,
+            "checkpoint": str(out / CKPT), "log": str(out / LOG), "curve": str(out / CURVE),
+        }
+        if d.main:
+            if not (out / CURVE).exists() or start_step == step:
+                plot_curve(log.records, out / CURVE, f"{cfg.preset}: {out.name}")
+            if step > start_step or not (out / SUMMARY).exists():  # a no-op resume keeps the real run's figures
+                write_json(out / SUMMARY, summary)
+            self.say("mixture drawn:\n" + self.loader.format_report())
+            if step == start_step:
+                self.say(f"nothing to do: the checkpoint is already at step {step} of {cfg.max_steps}")
+            else:
+                self.say(f"trained {step - start_step} steps in {_hms(wall)}"
+                         + (f", median {summary['tokens_per_s_median'] / 1e3:,.1f}k tok/s" if rates else "")
+                         + (f", final train loss {summary['final_train_loss']:.4f}" if tail else ""))
+            if d.world > 1:
+                self.say(f"replicas identical after training: {'yes' if in_sync else 'NO'}")
+            for label, name in (("checkpoint", CKPT), ("log", LOG), ("curve", CURVE), ("summary", SUMMARY),
+                                ("config", CONFIG)):
+                self.say(f"{label + ':':<12}{out / name}")
+        log.close()
+        return summary
 
 
 def _replicas_in_sync(model: nn.Module, d: Dist) -> bool:

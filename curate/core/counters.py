@@ -1,9 +1,12 @@
 """Named counters shared by every stage.
 
 Every decision a stage makes increments a counter (``kept``, ``dropped:<reason>``,
-``read:records``, ...). In tests and the local CLI the counters are a plain dict;
-in Beam pipelines the same names are bound to ``Metrics.counter`` by passing a
-different ``Counters`` implementation, so library code never imports Beam.
+``read:records``, ...) of the ``Counters`` it is given. In tests and the local
+CLI that is a plain :class:`Counters`. The Beam jobs pass
+``pipelines.common.BeamCounters``, a subclass whose :meth:`Counters.inc` also
+increments ``Metrics.counter("curate", name)``, so the same names show in the
+runner's UI while the job still reads the totals it writes to its stats files;
+library code never imports Beam.
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ class Counters:
     def update(self, other: "Counters | Mapping[str, int]") -> None:
         items = other.as_dict() if isinstance(other, Counters) else other
         for k, v in items.items():
-            self._counts[k] += v
+            # through inc, so a subclass that also reports elsewhere sees these too
+            self.inc(k, v)
 
     def as_dict(self) -> dict[str, int]:
         return dict(sorted(self._counts.items()))

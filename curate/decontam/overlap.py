@@ -241,8 +241,10 @@ class Decontaminator:
         pieces.append((prev, len(text)))
         return pieces, removed, per_bench
 
-    def clean_document(self, doc: Document) -> Document | None:
-        """The cleaned document, the same object if untouched, or None if dropped."""
+    def clean_document(self, doc: Document, counters: Counters | None = None) -> Document | None:
+        """The cleaned document, the same object if untouched, or None if dropped; counted in
+        ``counters`` (default: the decontaminator's own; a Beam bundle passes its own)."""
+        counters = self.counters if counters is None else counters
         cfg = self.config
         text = doc.text
         touched: dict[str, list] = defaultdict(list)
@@ -261,14 +263,14 @@ class Decontaminator:
                     if lo // cfg.block_chars not in bad_blocks]
             kept = [p for p in kept if len(p) >= cfg.min_piece]
             if bad_blocks:
-                self.counters.inc("decontam:blocks_dropped", len(bad_blocks))
+                counters.inc("decontam:blocks_dropped", len(bad_blocks))
             new = "\n\n".join(kept)
             total_removed += len(text) - len(new)
             text = new
         else:
             raise RuntimeError(f"{doc.id}: benchmark n-grams still present after 8 passes")
         if not touched:
-            self.counters.inc("decontam:clean")
+            counters.inc("decontam:clean")
             return doc
         # a page cut into too many pieces lost its only block; so did one whose
         # pieces were all shorter than min_piece
@@ -279,10 +281,10 @@ class Decontaminator:
             rep["docs_dropped"] += dropped
             rep["chars_removed"] += len(doc.text) if dropped else sum(hi - lo for lo, hi in _merge([s for s, _ in hits]))
             rep["ngrams"].update(g for _, g in hits)
-        self.counters.inc("decontam:touched")
-        self.counters.inc("decontam:chars_removed", len(doc.text) if dropped else total_removed)
+        counters.inc("decontam:touched")
+        counters.inc("decontam:chars_removed", len(doc.text) if dropped else total_removed)
         if dropped:
-            self.counters.inc("dropped:contaminated")
+            counters.inc("dropped:contaminated")
             return None
         meta = dict(doc.metadata)
         meta["decontam"] = {"benchmarks": sorted(touched), "chars_removed": total_removed,

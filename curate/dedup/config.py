@@ -7,9 +7,8 @@ cannot disagree on a default.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
-import datasketch
+import argparse
+from dataclasses import asdict, dataclass, fields
 
 # Everything that changes signature values; stored beside every signature /
 # stats file so signatures from different settings are never mixed.
@@ -104,7 +103,59 @@ class DedupConfig:
             raise ValueError("threshold must be in (0, 1]")
 
     def to_dict(self) -> dict:
+        # imported here: datasketch takes most of a second to import, and every
+        # ``curate`` command imports this module for its dedup options
+        import datasketch
+
         d = asdict(self)
         d["shingles"] = SHINGLE_HASH
         d["datasketch"] = datasketch.__version__ if hasattr(datasketch, "__version__") else "2.0"
         return d
+
+
+# ---------------------------------------------------------------- command-line options
+
+# The settings a run may change from the command line, and their help texts;
+# each default is read from the DedupConfig field of the same name.
+OPTION_HELP = {
+    "threshold": "Jaccard for near-duplicates (%(default)s)",
+    "containment": "share of the smaller document found in the larger (%(default)s; 1.1 turns the rule off)",
+    "template_docs": "containment between pages with URLs ignores shingles held by this many checked pages "
+                     "of their host (both hosts together when they differ): the site's navigation "
+                     "(%(default)s; 0 turns it off)",
+    "template_pages": "at most this many checked pages of a host count towards its template "
+                      "(%(default)s; 0: all)",
+    "opening": "a containment join of a page less than half contained, or of two pages of one host, "
+               "needs 10%% of the smaller page's first N shingles in the larger (%(default)s; 0 turns it off)",
+    "ngram": "words per shingle (%(default)s)",
+    "num_perm": "MinHash permutations (%(default)s)",
+    "bands": "LSH bands (%(default)s)",
+    "rows": "LSH rows per band (%(default)s)",
+}
+RULE_OPTIONS = ("threshold", "containment", "template_docs", "template_pages", "opening")
+SIGNATURE_OPTIONS = ("ngram", "num_perm", "bands", "rows")
+SCOPES = ("all", "source")
+
+
+def add_dedup_arguments(parser: argparse.ArgumentParser,
+                        options: tuple[str, ...] = RULE_OPTIONS + SIGNATURE_OPTIONS) -> None:
+    """Add ``--scope`` and an option per DedupConfig field in ``options`` (``--template-docs``
+    for ``template_docs``), its default the field's; :func:`config_from_args` reads them back.
+
+    >>> ap = argparse.ArgumentParser(); add_dedup_arguments(ap, RULE_OPTIONS)
+    >>> args = ap.parse_args(["--threshold", "0.9"])
+    >>> config_from_args(args).threshold, config_from_args(args).template_docs, args.scope
+    (0.9, 4, 'all')
+    """
+    defaults = {f.name: f.default for f in fields(DedupConfig)}
+    for name in options:
+        parser.add_argument("--" + name.replace("_", "-"), type=type(defaults[name]), default=defaults[name],
+                            help=OPTION_HELP[name])
+    parser.add_argument("--scope", choices=SCOPES, default=SCOPES[0],
+                        help="pair documents across sources (all) or within each source only")
+
+
+def config_from_args(args: argparse.Namespace) -> DedupConfig:
+    """The :class:`DedupConfig` of :func:`add_dedup_arguments`' options (a field
+    without an option keeps its default); raises ValueError for unusable settings."""
+    return DedupConfig(**{name: getattr(args, name) for name in OPTION_HELP if hasattr(args, name)})

@@ -357,7 +357,54 @@ def size_histogram(sizes: Iterable[int]) -> dict[str, int]:
 
 # --------------------------------------------------------------------------- the algorithm on the tables
 
+# Why a document is a duplicate, stages in the order they remove documents: one
+# that several stages would remove gets the first (an older capture of a URL
+# that is also an exact copy is a "url" duplicate). A reason code is an index
+# here, 0 (kept) being "". Both dedup paths take reasons from reason_codes.
 _REASONS = ("", "url", "exact", "reference", "near")
+
+
+def reason_codes(removed, url, exact, reference):
+    """Reason codes (indices into ``_REASONS``): 0 when not ``removed``, else the first
+    stage of ``_REASONS`` that applies (``near`` when none of the others does).
+
+    ``url``: the document is not its URL's newest capture; ``exact``: not its
+    exact group's leader; ``reference``: its representative is a reference
+    document. Vectorised (one document per element), or on plain booleans.
+
+    >>> reason_codes(np.array([False, True, True, True]), np.array([True, False, True, False]),
+    ...              np.array([False, True, True, False]), np.array([False, True, False, False])).tolist()
+    [0, 2, 1, 4]
+    """
+    removed = np.asarray(removed, bool)
+    applies = {"url": url, "exact": exact, "reference": reference, "near": True}
+    return np.select([removed & np.asarray(applies[r], bool) for r in _REASONS[1:]], range(1, len(_REASONS)), 0)
+
+
+def duplicate_reason(removed: bool, url: bool, exact: bool, reference: bool) -> str:
+    """One document's ``duplicate_reason`` ("" when kept), as :func:`reason_codes` decides.
+
+    >>> duplicate_reason(True, url=False, exact=True, reference=True), duplicate_reason(False, True, True, True)
+    ('exact', '')
+    """
+    return _REASONS[int(reason_codes(removed, url, exact, reference))]
+
+
+def annotate_duplicate(d: Document, cluster: str, reason: str, of_reference: bool) -> Document:
+    """``d`` with its dedup annotation in ``metadata``: ``cluster`` (its representative's
+    id), ``duplicate``, and ``duplicate_reason`` / ``duplicate_of_reference`` where they apply.
+
+    >>> annotate_duplicate(Document(id="b", text="x"), "a", "near", False).metadata
+    {'cluster': 'a', 'duplicate': True, 'duplicate_reason': 'near'}
+    """
+    meta = dict(d.metadata)
+    meta["cluster"] = cluster
+    meta["duplicate"] = bool(reason)
+    if reason:
+        meta["duplicate_reason"] = reason
+    if of_reference:
+        meta["duplicate_of_reference"] = True
+    return Document(d.id, d.text, d.source, d.url, d.created, meta)
 
 
 @dataclass
@@ -370,57 +417,97 @@ class _Solution:
     stats: dict
 
 
-def _solve(dt: _Table, rt: _Table, cfg: DedupConfig, scope: str, counters: Counters,
-           shingles_of: Callable[[np.ndarray, np.ndarray], dict]) -> _Solution:
-    """URL, exact and near stages on compact tables (see the module docstring).
+def _url_winners(dt: _Table, id_rank: np.ndarray) -> np.ndarray:
+    """Stage 1, per document: the capture of its URL that is kept, the newest
+    (then the smallest id); a document without a URL is its own winner."""
+    winner = np.arange(dt.n, dtype=np.int64)
+    with_url = np.flatnonzero(np.frombuffer(bytes(dt.has_url), dtype=np.uint8)) if dt.n else np.empty(0, np.int64)
+    if not len(with_url):
+        return winner
+    url_hash = np.frombuffer(dt.url, dtype=np.uint64).reshape(-1, 2)[with_url]  # (D, 2): 128-bit hashes
+    order = np.lexsort((url_hash[:, 1], url_hash[:, 0]))
+    by_url = url_hash[order]
+    next_url = np.flatnonzero((by_url[1:] != by_url[:-1]).any(axis=1)) + 1
+    for same_url in np.split(order, next_url):
+        if len(same_url) > 1:
+            captures = with_url[same_url].tolist()
+            winner[captures] = max(captures, key=lambda i: (dt.created[i], -id_rank[i]))
+    return winner
 
-    ``shingles_of(doc_indices, ref_indices)`` -> ({doc index: shingles}, {ref index: shingles}).
+
+def _exact_leaders(dt: _Table, url_winner: np.ndarray, id_rank: np.ndarray,
+                   scope: str) -> tuple[np.ndarray, np.ndarray]:
+    """Stage 2: URL winners with one normalised text (and one source, with
+    ``scope="source"``) form a group, led by its best by rank key (-quality, id).
+
+    Returns (per document: its group's leader, -1 for one that lost on URL;
+    the leaders, in rank-key order).
     """
-    n, nr = dt.n, rt.n
-    id_rank = _id_ranks(dt.ids, "input", check=True)
-    ref_rank = _id_ranks(rt.ids, "references", check=False)
+    n = dt.n
+    winners = np.flatnonzero(url_winner == np.arange(n))
+    group_src = dt.src[winners] if scope == "source" else np.zeros(len(winners), np.int32)
+    order = np.lexsort((id_rank[winners], -dt.q[winners], dt.row_np[winners], group_src))
+    grouped = winners[order]  # by (source, text), each group's leader first
+    text_row, src = dt.row_np[grouped], group_src[order]
+    starts = np.r_[True, (text_row[1:] != text_row[:-1]) | (src[1:] != src[:-1])] if len(order) else np.empty(0, bool)
+    leader = np.full(n, -1, np.int64)
+    leader[grouped] = grouped[np.flatnonzero(starts)[np.cumsum(starts) - 1]] if len(order) else np.empty(0, np.int64)
+    leaders = grouped[starts] if len(order) else np.empty(0, np.int64)
+    return leader, leaders[np.lexsort((id_rank[leaders], -dt.q[leaders]))]
 
-    # 1. URL: newest capture per URL (then smallest id)
-    url_win = np.arange(n, dtype=np.int64)
-    with_url = np.flatnonzero(np.frombuffer(bytes(dt.has_url), dtype=np.uint8)) if n else np.empty(0, np.int64)
-    if len(with_url):
-        uh = np.frombuffer(dt.url, dtype=np.uint64).reshape(-1, 2)[with_url]
-        o = np.lexsort((uh[:, 1], uh[:, 0]))
-        su = uh[o]
-        brk = np.flatnonzero((su[1:] != su[:-1]).any(axis=1)) + 1
-        for g in np.split(o, brk):
-            if len(g) > 1:
-                members = with_url[g].tolist()
-                best = max(members, key=lambda i: (dt.created[i], -id_rank[i]))
-                url_win[members] = best
 
-    # 2. exact: one leader per (scope, normalised text), the best rank key (-quality, id)
-    winners = np.flatnonzero(url_win == np.arange(n))
-    grp_src = dt.src[winners] if scope == "source" else np.zeros(len(winners), np.int32)
-    o = np.lexsort((id_rank[winners], -dt.q[winners], dt.row_np[winners], grp_src))
-    w_sorted = winners[o]
-    g_row, g_src = dt.row_np[w_sorted], grp_src[o]
-    first = np.r_[True, (g_row[1:] != g_row[:-1]) | (g_src[1:] != g_src[:-1])] if len(o) else np.empty(0, bool)
-    lead_of_sorted = w_sorted[np.flatnonzero(first)[np.cumsum(first) - 1]] if len(o) else np.empty(0, np.int64)
-    exact_lead = np.full(n, -1, np.int64)
-    exact_lead[w_sorted] = lead_of_sorted
+@dataclass
+class _Nodes:
+    """What stage 3 (near) clusters: the reference documents, then the exact
+    groups' leaders, each in rank-key order (-quality, id), so that the
+    smallest node index of a component is its representative."""
 
-    # 3. near: references then leaders, each in rank-key order (-quality, id), so
-    # the smallest node index of a component is its representative
-    leaders = w_sorted[first] if len(o) else np.empty(0, np.int64)
-    leaders = leaders[np.lexsort((id_rank[leaders], -dt.q[leaders]))]
-    refs = np.lexsort((ref_rank, -rt.q)) if nr else np.empty(0, np.int64)
-    R = len(refs)
-    nn = R + len(leaders)
-    node_of_leader = np.full(n, -1, np.int64)
-    node_of_leader[leaders] = R + np.arange(len(leaders))
-    sigs = np.empty((nn, cfg.num_perm), np.uint32)
-    rt.take_signatures(rt.row_np[refs], sigs, np.arange(R))
-    dt.take_signatures(dt.row_np[leaders], sigs, R + np.arange(len(leaders)))
-    sizes = np.concatenate([rt.sizes[rt.row_np[refs]] if R else np.empty(0, np.int64),
-                            dt.sizes[dt.row_np[leaders]] if len(leaders) else np.empty(0, np.int64)])
-    is_ref = np.r_[np.ones(R, bool), np.zeros(len(leaders), bool)]
-    src = np.concatenate([rt.src[refs] if R else np.empty(0, np.int32), dt.src[leaders]])
+    refs: np.ndarray     # node k < n_refs is row refs[k] of the reference table
+    leaders: np.ndarray  # node n_refs + k is document leaders[k]
+    is_ref: np.ndarray   # per node (bool)
+    sizes: np.ndarray    # per node: its distinct shingles
+    src: np.ndarray      # per node: its source code
+    hosts: np.ndarray    # per node: host key of its URL (0 = none), for site templates
+
+    @property
+    def n_refs(self) -> int:
+        return len(self.refs)
+
+    def __len__(self) -> int:
+        return len(self.is_ref)
+
+    def ids(self, dt: _Table, rt: _Table) -> list[str]:
+        """Per node, its document's id."""
+        return [rt.ids[i] for i in self.refs.tolist()] + [dt.ids[i] for i in self.leaders.tolist()]
+
+
+def _near_nodes(dt: _Table, rt: _Table, leaders: np.ndarray) -> _Nodes:
+    """The nodes of stage 3 for these leaders and every reference document."""
+    refs = np.lexsort((_id_ranks(rt.ids, "references", check=False), -rt.q)) if rt.n else np.empty(0, np.int64)
+    n_refs, n_leaders = len(refs), len(leaders)
+    return _Nodes(
+        refs, leaders,
+        is_ref=np.r_[np.ones(n_refs, bool), np.zeros(n_leaders, bool)],
+        sizes=np.concatenate([rt.sizes[rt.row_np[refs]] if n_refs else np.empty(0, np.int64),
+                              dt.sizes[dt.row_np[leaders]] if n_leaders else np.empty(0, np.int64)]),
+        src=np.concatenate([rt.src[refs] if n_refs else np.empty(0, np.int32), dt.src[leaders]]),
+        hosts=np.concatenate([np.asarray(rt.host, np.uint64)[refs] if n_refs else np.empty(0, np.uint64),
+                              np.asarray(dt.host, np.uint64)[leaders] if n_leaders else np.empty(0, np.uint64)]),
+    )
+
+
+def _near_pairs(dt: _Table, rt: _Table, nodes: _Nodes, cfg: DedupConfig, scope: str, counters: Counters,
+                shingles_of: Callable[[np.ndarray, np.ndarray], tuple[dict, dict]],
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`find_pairs` over the nodes: (pairs (P, 2) of node indices, Jaccard, containment).
+
+    The signatures are moved out of the tables' stores here and dropped on
+    return, before clustering.
+    """
+    refs, leaders, n_refs, is_ref, src = nodes.refs, nodes.leaders, nodes.n_refs, nodes.is_ref, nodes.src
+    sigs = np.empty((len(nodes), cfg.num_perm), np.uint32)
+    rt.take_signatures(rt.row_np[refs], sigs, np.arange(n_refs))
+    dt.take_signatures(dt.row_np[leaders], sigs, n_refs + np.arange(len(leaders)))
 
     def allowed(i, j):
         ok = ~(is_ref[i] & is_ref[j])  # reference-reference pairs change nothing
@@ -428,40 +515,33 @@ def _solve(dt: _Table, rt: _Table, cfg: DedupConfig, scope: str, counters: Count
             ok &= is_ref[i] | is_ref[j] | (src[i] == src[j])
         return ok
 
-    def shingles(nodes: np.ndarray) -> dict:
-        rsel, dsel = nodes[nodes < R], nodes[nodes >= R]
-        d_sets, r_sets = shingles_of(leaders[dsel - R], refs[rsel])
-        out = {int(k): d_sets[int(i)] for k, i in zip(dsel, leaders[dsel - R])}
-        out.update({int(k): r_sets[int(i)] for k, i in zip(rsel, refs[rsel])})
+    def shingles(ks: np.ndarray) -> dict:
+        ref_nodes, doc_nodes = ks[ks < n_refs], ks[ks >= n_refs]
+        d_sets, r_sets = shingles_of(leaders[doc_nodes - n_refs], refs[ref_nodes])
+        out = {int(k): d_sets[int(i)] for k, i in zip(doc_nodes, leaders[doc_nodes - n_refs])}
+        out.update({int(k): r_sets[int(i)] for k, i in zip(ref_nodes, refs[ref_nodes])})
         return out
 
-    hosts = np.concatenate([np.asarray(rt.host, np.uint64)[refs] if R else np.empty(0, np.uint64),
-                            np.asarray(dt.host, np.uint64)[leaders] if len(leaders) else np.empty(0, np.uint64)])
-    pairs, pj, pc = find_pairs(sigs, sizes, cfg, allowed, counters, shingles, hosts)
-    del sigs
-    # each removed node points to the kept node it is a verified copy of (see
-    # cluster.representatives): near pairs by Jaccard, the rest by containment
-    near = (pj >= cfg.threshold).tolist()
-    parent = representatives(
-        ((i, j, nr, int(sizes[i]), int(sizes[j])) for (i, j), nr in zip(pairs.tolist(), near)),
-        fixed=lambda x: x < R)
-    roots = np.arange(nn, dtype=np.int64)
-    if parent:
-        roots[np.fromiter(parent.keys(), np.int64)] = np.fromiter(parent.values(), np.int64)
+    return find_pairs(sigs, nodes.sizes, cfg, allowed, counters, shingles, nodes.hosts)
 
-    # 4. per document: doc -> URL winner -> exact leader -> component representative
-    doc_root = roots[node_of_leader[exact_lead[url_win]]] if n else np.empty(0, np.int64)
-    node_id = [rt.ids[i] for i in refs.tolist()] + [dt.ids[i] for i in leaders.tolist()]
-    node_doc = np.r_[np.full(R, -1, np.int64), leaders]
-    rep_ref = doc_root < R
-    me = np.arange(n)
-    dup = rep_ref | (node_doc[doc_root] != me)
-    reason = np.zeros(n, np.int8)
-    reason[dup] = 4
-    reason[dup & rep_ref] = 3
-    reason[dup & (exact_lead[url_win] != me)] = 2
-    reason[dup & (url_win != me)] = 1
-    counts = np.bincount(reason, minlength=len(_REASONS))
+
+def _node_representatives(nodes: _Nodes, pairs: np.ndarray, jaccard: np.ndarray, cfg: DedupConfig) -> np.ndarray:
+    """Per node, the node it is kept as: itself, or the kept node it is a
+    verified copy of (see :func:`curate.dedup.cluster.representatives`: near
+    pairs by Jaccard, the rest by containment). References are never removed."""
+    sizes, n_refs = nodes.sizes, nodes.n_refs
+    near = (jaccard >= cfg.threshold).tolist()
+    parent = representatives(
+        ((i, j, is_near, int(sizes[i]), int(sizes[j])) for (i, j), is_near in zip(pairs.tolist(), near)),
+        fixed=lambda x: x < n_refs)
+    rep = np.arange(len(nodes), dtype=np.int64)
+    if parent:
+        rep[np.fromiter(parent.keys(), np.int64)] = np.fromiter(parent.values(), np.int64)
+    return rep
+
+
+def _count_decisions(counters: Counters, counts: np.ndarray, n: int) -> None:
+    """``dropped:<reason>_duplicate``, ``kept`` and ``docs`` from per-reason counts."""
     for k in (1, 2, 3, 4):
         if counts[k]:
             counters.inc(f"dropped:{_REASONS[k]}_duplicate", int(counts[k]))
@@ -469,40 +549,70 @@ def _solve(dt: _Table, rt: _Table, cfg: DedupConfig, scope: str, counters: Count
         counters.inc("kept", int(counts[0]))
     if n:
         counters.inc("docs", n)
+
+
+def _stats(dt: _Table, n_refs: int, cfg: DedupConfig, scope: str, counters: Counters, counts: np.ndarray,
+           doc_root: np.ndarray, removed: np.ndarray, verified: int) -> dict:
+    """The run's stats: ``counts`` per reason, clusters from ``doc_root``, ``removed`` per source."""
+    n = dt.n
     names = sorted(dt.sources, key=dt.sources.get)
     by_src_total = np.bincount(dt.src, minlength=len(names)) if n else np.zeros(len(names), np.int64)
-    by_src_removed = np.bincount(dt.src[dup], minlength=len(names)) if n else np.zeros(len(names), np.int64)
+    by_src_removed = np.bincount(dt.src[removed], minlength=len(names)) if n else np.zeros(len(names), np.int64)
     _, members = np.unique(doc_root, return_counts=True) if n else (None, [])
-    verified = [(node_id[i], node_id[j], float(a), float(b)) for (i, j), a, b in zip(pairs.tolist(), pj, pc)]
-    stats = {
+    return {
         "config": cfg.to_dict(),
         "scope": scope,
         "documents": n,
-        "references": nr,
+        "references": n_refs,
         "kept": int(counts[0]),
         "removed": int(counts[1:].sum()),
         "removed_by_reason": {_REASONS[k]: int(counts[k]) for k in sorted((1, 2, 3, 4), key=lambda k: _REASONS[k])
                               if counts[k]},
-        "pairs": {"candidates": counters["dedup:candidate_pairs"], "verified": len(verified)},
+        "pairs": {"candidates": counters["dedup:candidate_pairs"], "verified": verified},
         "cluster_size_histogram": size_histogram(np.asarray(members).tolist()),
         "removed_share_by_source": {s: round(int(by_src_removed[c]) / int(by_src_total[c]), 6)
                                     for s, c in sorted(dt.sources.items()) if c < len(by_src_total)
                                     and by_src_total[c]},
     }
-    return _Solution(node_id, is_ref, doc_root, reason, verified, stats)
+
+
+def _solve(dt: _Table, rt: _Table, cfg: DedupConfig, scope: str, counters: Counters,
+           shingles_of: Callable[[np.ndarray, np.ndarray], tuple[dict, dict]]) -> _Solution:
+    """URL, exact and near stages on compact tables (see the module docstring).
+
+    ``shingles_of(doc_indices, ref_indices)`` -> ({doc index: shingles}, {ref index: shingles}).
+    """
+    n = dt.n
+    id_rank = _id_ranks(dt.ids, "input", check=True)
+    url_winner = _url_winners(dt, id_rank)
+    exact_leader, leaders = _exact_leaders(dt, url_winner, id_rank, scope)
+    nodes = _near_nodes(dt, rt, leaders)
+    pairs, jaccard, containment = _near_pairs(dt, rt, nodes, cfg, scope, counters, shingles_of)
+    node_rep = _node_representatives(nodes, pairs, jaccard, cfg)
+
+    # per document: doc -> URL winner -> exact leader -> its node -> the node's representative
+    node_of_leader = np.full(n, -1, np.int64)
+    node_of_leader[leaders] = nodes.n_refs + np.arange(len(leaders))
+    group_leader = exact_leader[url_winner]
+    doc_root = node_rep[node_of_leader[group_leader]] if n else np.empty(0, np.int64)
+    node_doc = np.r_[np.full(nodes.n_refs, -1, np.int64), leaders]
+    of_reference = doc_root < nodes.n_refs
+    me = np.arange(n)
+    removed = of_reference | (node_doc[doc_root] != me)
+    reason = reason_codes(removed, url_winner != me, group_leader != me, of_reference)
+    counts = np.bincount(reason, minlength=len(_REASONS))
+    _count_decisions(counters, counts, n)
+
+    node_id = nodes.ids(dt, rt)
+    verified = [(node_id[i], node_id[j], float(a), float(b))
+                for (i, j), a, b in zip(pairs.tolist(), jaccard, containment)]
+    stats = _stats(dt, rt.n, cfg, scope, counters, counts, doc_root, removed, len(verified))
+    return _Solution(node_id, nodes.is_ref, doc_root, reason, verified, stats)
 
 
 def _annotate(d: Document, k: int, sol: _Solution) -> Document:
     root = int(sol.doc_root[k])
-    reason = _REASONS[sol.reason[k]]
-    meta = dict(d.metadata)
-    meta["cluster"] = sol.root_id[root]
-    meta["duplicate"] = bool(reason)
-    if reason:
-        meta["duplicate_reason"] = reason
-    if sol.root_ref[root]:
-        meta["duplicate_of_reference"] = True
-    return Document(d.id, d.text, d.source, d.url, d.created, meta)
+    return annotate_duplicate(d, sol.root_id[root], _REASONS[sol.reason[k]], bool(sol.root_ref[root]))
 
 
 def _sets_from(texts_of: Callable[[], Iterator[tuple[int, str]]], cfg: DedupConfig) -> dict:

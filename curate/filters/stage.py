@@ -31,15 +31,19 @@ class StageConfig:
 
     @staticmethod
     def preset(name: str) -> "StageConfig":
-        """``gpt3`` (default: English >= 0.65, C4 + Gopher + FineWeb rules as the
-        papers set them) or ``tiny`` (the same rules; a name kept for tests and
-        small runs so presets can diverge without changing callers)."""
-        if name in ("gpt3", "default", "tiny"):
+        """``gpt3`` (the default: English >= 0.65, C4 + Gopher + FineWeb rules
+        as the papers set them), or ``filters:<name>``: the same language id
+        with one of :meth:`FilterConfig.preset`'s heuristic sets.
+
+        >>> StageConfig.preset("filters:c4").filters.gopher_quality.enabled
+        False
+        """
+        if name in ("gpt3", "default"):
             return StageConfig()
         if name.startswith("filters:"):
             # e.g. filters:fineweb selects one of the heuristic filter presets
             return StageConfig(filters=FilterConfig.preset(name.split(":", 1)[1]))
-        raise ValueError(f"unknown preset {name!r}; known: gpt3, tiny, filters:<all|c4|gopher|fineweb|none>")
+        raise ValueError(f"unknown preset {name!r}; known: gpt3, filters:<all|c4|gopher|fineweb|none>")
 
     def to_dict(self) -> dict:
         return {"langid": asdict(self.langid), "filters": asdict(self.filters)}

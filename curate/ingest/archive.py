@@ -15,8 +15,22 @@ yielded (matched by WARC-Record-ID), so a damaged file loses only what is
 really unreadable. Every problem is reported as an ``ArchiveError`` with the
 file, byte offset and reason; the iteration itself never raises for bad input.
 
+>>> from pathlib import Path
+>>> sample = Path(__file__).resolve().parents[2] / "sample" / "CC-MAIN-2024-22-excerpt.warc.gz"
 >>> errors = []
->>> recs = list(iter_records("tests/data/sample.warc.gz", errors))   # doctest: +SKIP
+>>> [(r.record_type, r.offset) for r in iter_records(sample, errors)], errors
+([('warcinfo', 0), ('request', 516), ('response', 1023), ('metadata', 18374)], [])
+
+A copy cut inside the response still gives what is there, and says what is missing:
+
+>>> import gzip, tempfile
+>>> with tempfile.TemporaryDirectory() as tmp:
+...     cut = Path(tmp, "cut.warc")
+...     _ = cut.write_bytes(gzip.decompress(sample.read_bytes())[:5000])
+...     [(r.record_type, r.truncated) for r in iter_records(cut, errors)]
+[('warcinfo', ''), ('request', ''), ('response', 'length')]
+>>> [(e.offset, e.reason) for e in errors]
+[(1551, 'record truncated: 2860 of 74581 bytes')]
 """
 
 from __future__ import annotations
@@ -551,13 +565,24 @@ class _LenientReader:
         self.counters.inc("read:errors")
         self.report(ArchiveError(self.path, src.member_offset(pos), reason, record_id))
 
-    # ----------------------------------------------------------------- WARC
-    def warc_records(self) -> Iterator[ArchiveRecord]:
+    def _resync(self, src: _Source, pos: int, header: re.Pattern, search_from: int, found: str, lost: str) -> int:
+        """Report the bad bytes at ``pos`` and return where the next record header
+        starts (-1 if none does: the rest of the file is lost), saying which."""
+        nxt = src.find(header, search_from)
+        self._error(src, pos, found if nxt >= 0 else lost)
+        return nxt
+
+    def _records(self, parse: Callable[[_Source], Iterator[ArchiveRecord]]) -> Iterator[ArchiveRecord]:
+        """``parse`` over the file's bytes; the file is closed however the iteration ends."""
         src = _Source(self.opener, self.path, self.report)
         try:
-            yield from self._warc(src)
+            yield from parse(src)
         finally:
             src.close()
+
+    # ----------------------------------------------------------------- WARC
+    def warc_records(self) -> Iterator[ArchiveRecord]:
+        return self._records(self._warc)
 
     def _skip_padding(self, src: _Source, pos: int) -> int:
         while True:
@@ -569,21 +594,70 @@ class _LenientReader:
                 continue
             return pos
 
+    def _next_start(self, src: _Source, pos: int) -> int:
+        """Where the next record starts, at ``pos`` or after the padding there
+        (-1 at the end of the file); bytes before it are released."""
+        src.discard_before(pos)
+        pos = self._skip_padding(src, pos)
+        return pos if src.ensure(pos, 1) else -1
+
+    def _read_block(self, src: _Source, framing: "_Framing", rec_start: int, body_start: int,
+                    length_raw: str, record_id: str = "") -> tuple[bytes, str, int]:
+        """(block, truncated, where the next record starts) of the record at
+        ``rec_start`` whose block starts at ``body_start`` and declares
+        ``length_raw`` bytes.
+
+        The declared length is trusted when the record really ends there;
+        otherwise (no usable length, or one that does not land on a record
+        end) the block runs to the next record header. Every problem is
+        reported at ``rec_start``.
+        """
+        if not length_raw.isdigit():
+            # a length of -1 or 'abc': the record is empty or its end is unknown;
+            # take up to the next header and say so
+            end = self._next_header(src, framing, body_start)
+            self._error(src, rec_start,
+                        f"invalid {framing.length_field} {length_raw!r}; block taken up to next record", record_id)
+            return _strip_tail(src.get(body_start, end)), "", end
+        length = int(length_raw)
+        take = min(length, MAX_RECORD_BYTES)
+        if not src.ensure(body_start, take):
+            got = src.end() - body_start
+            self._error(src, rec_start, f"{framing.record} truncated: {got} of {length} bytes", record_id)
+            return src.get(body_start, src.end()), "length", src.end()
+        end = body_start + take
+        src.ensure(end, framing.lookahead)
+        if length > take:
+            if framing.report_cut:
+                self._error(src, rec_start, f"{framing.record} of {length} bytes cut at {take}", record_id)
+            return src.get(body_start, end), "length", self._next_header(src, framing, end)
+        if framing.ends_at(src, end):
+            return src.get(body_start, end), "", end
+        # wrong length: the record really ends at the next header, which may
+        # lie inside or after the declared block
+        nxt = self._next_header(src, framing, body_start)
+        self._error(src, rec_start,
+                    f"{framing.length_field} {length} does not match record end; {framing.resynchronised}", record_id)
+        return _strip_tail(src.get(body_start, nxt)), "", nxt
+
+    @staticmethod
+    def _next_header(src: _Source, framing: "_Framing", start: int) -> int:
+        """Start of the next record header at or after ``start``, else the end of the file."""
+        nxt = src.find(framing.header, start)
+        return nxt if nxt >= 0 else src.end()
+
     def _warc(self, src: _Source) -> Iterator[ArchiveRecord]:
         pos = 0
         index = 0
         while True:
-            src.discard_before(pos)
-            pos = self._skip_padding(src, pos)
-            if not src.ensure(pos, 1):
+            pos = self._next_start(src, pos)
+            if pos < 0:
                 return
             if not src.ensure(pos, len(_WARC_MAGIC)) or src.get(pos, pos + 5) != _WARC_MAGIC:
-                nxt = src.find(_WARC_START, pos)
-                self._error(src, pos, "garbage before record header; resynchronised"
-                            if nxt >= 0 else "garbage at end of file; skipped")
-                if nxt < 0:
+                pos = self._resync(src, pos, _WARC_START, pos, "garbage before record header; resynchronised",
+                                   "garbage at end of file; skipped")
+                if pos < 0:
                     return
-                pos = nxt
                 continue
             hdr_end = src.find(b"\r\n\r\n", pos, limit=_MAX_HEADER)
             lf_end = src.find(b"\n\n", pos, limit=_MAX_HEADER)
@@ -600,42 +674,9 @@ class _LenientReader:
                 head_bytes, body_start = src.get(pos, hdr_end), hdr_end + 4
             headers = _parse_headers(head_bytes.split(b"\n", 1)[1] if b"\n" in head_bytes else b"")
             rid = _clean_id(headers.get("WARC-Record-ID", ""))
-            clen_raw = headers.get("Content-Length", "").strip()
             rec_start = pos
-            if not clen_raw.isdigit():
-                # no usable length: the block runs to the next record header
-                nxt = src.find(_WARC_START, body_start)
-                end = nxt if nxt >= 0 else src.end()
-                self._error(src, rec_start, f"invalid Content-Length {clen_raw!r}; block taken up to next record", rid)
-                block, truncated, pos = _strip_tail(src.get(body_start, end)), "", end
-            else:
-                clen = int(clen_raw)
-                truncated = ""
-                take = min(clen, MAX_RECORD_BYTES)
-                if not src.ensure(body_start, take):
-                    got = src.end() - body_start
-                    self._error(src, rec_start, f"record truncated: {got} of {clen} bytes", rid)
-                    block, truncated, pos = src.get(body_start, src.end()), "length", src.end()
-                else:
-                    end = body_start + take
-                    src.ensure(end, 4)
-                    tail = src.get(end, end + 4)
-                    if clen > take:
-                        truncated = "length"
-                        self._error(src, rec_start, f"record of {clen} bytes cut at {take}", rid)
-                        nxt = src.find(_WARC_START, end)
-                        block, pos = src.get(body_start, end), (nxt if nxt >= 0 else src.end())
-                    elif tail.startswith(b"\r\n\r\n") or tail.startswith(b"\n\n") or not tail.strip(b"\r\n\x00 \t") or _at_warc(src, end):
-                        block, pos = src.get(body_start, end), end
-                    else:
-                        # wrong Content-Length: the record really ends at the next
-                        # header, which may lie inside or after the declared block
-                        nxt = src.find(_WARC_START, body_start)
-                        if nxt < 0:
-                            nxt = src.end()
-                        self._error(src, rec_start,
-                                    f"Content-Length {clen} does not match record end; resynchronised on next record header", rid)
-                        block, pos = _strip_tail(src.get(body_start, nxt)), nxt
+            block, truncated, pos = self._read_block(src, _WARC_FRAMING, rec_start, body_start,
+                                                     headers.get("Content-Length", "").strip(), rid)
             yield ArchiveRecord(
                 file=self.path,
                 offset=src.member_offset(rec_start),
@@ -653,11 +694,7 @@ class _LenientReader:
 
     # ----------------------------------------------------------------- ARC
     def arc_records(self) -> Iterator[ArchiveRecord]:
-        src = _Source(self.opener, self.path, self.report)
-        try:
-            yield from self._arc(src)
-        finally:
-            src.close()
+        return self._records(self._arc)
 
     def _arc(self, src: _Source) -> Iterator[ArchiveRecord]:
         pos = self._skip_padding(src, 0)
@@ -684,9 +721,8 @@ class _LenientReader:
         pos = blank + 2 if blank >= 0 else src.end()
         index = 1
         while True:
-            src.discard_before(pos)
-            pos = self._skip_padding(src, pos)
-            if not src.ensure(pos, 1):
+            pos = self._next_start(src, pos)
+            if pos < 0:
                 return
             nl = src.find(b"\n", pos, limit=_MAX_HEADER)
             if nl < 0:
@@ -695,47 +731,14 @@ class _LenientReader:
             line = src.get(pos, nl).decode("latin-1").rstrip("\r")
             parts = line.split(" ")
             if len(parts) < ncols + 1 or not _ARC_HEADER.match(src.get(pos, nl + 1)):
-                nxt = src.find(_ARC_HEADER, nl + 1)
-                self._error(src, pos, f"not an ARC record header ({line[:60]!r}); resynchronised"
-                            if nxt >= 0 else f"not an ARC record header ({line[:60]!r}); rest of file skipped")
-                if nxt < 0:
+                what = f"not an ARC record header ({line[:60]!r})"
+                pos = self._resync(src, pos, _ARC_HEADER, nl + 1, f"{what}; resynchronised", f"{what}; rest of file skipped")
+                if pos < 0:
                     return
-                pos = nxt
                 continue
             url = " ".join(parts[: len(parts) - ncols])
             date_raw, ctype, length_raw = parts[-ncols + 1], parts[-ncols + 2], parts[-1]
-            body_start = nl + 1
-            truncated = ""
-            if not length_raw.isdigit():
-                # a length of -1 or 'abc': the record is empty or its end is unknown;
-                # take up to the next header and say so
-                nxt = src.find(_ARC_HEADER, body_start)
-                end = nxt if nxt >= 0 else src.end()
-                self._error(src, pos, f"invalid ARC record length {length_raw!r}; block taken up to next record")
-                block, next_pos = _strip_tail(src.get(body_start, end)), end
-            else:
-                length = int(length_raw)
-                take = min(length, MAX_RECORD_BYTES)
-                if not src.ensure(body_start, take):
-                    got = src.end() - body_start
-                    self._error(src, pos, f"ARC record truncated: {got} of {length} bytes")
-                    block, truncated, next_pos = src.get(body_start, src.end()), "length", src.end()
-                else:
-                    end = body_start + take
-                    src.ensure(end, 2)
-                    after = src.get(end, end + 1)
-                    if length > take:
-                        truncated = "length"
-                        nxt = src.find(_ARC_HEADER, end)
-                        block, next_pos = src.get(body_start, end), (nxt if nxt >= 0 else src.end())
-                    elif after in (b"\n", b"\r", b"") or _at_arc(src, end):
-                        block, next_pos = src.get(body_start, end), end
-                    else:
-                        nxt = src.find(_ARC_HEADER, body_start)
-                        if nxt < 0:
-                            nxt = src.end()
-                        self._error(src, pos, f"ARC record length {length} does not match record end; resynchronised")
-                        block, next_pos = _strip_tail(src.get(body_start, nxt)), nxt
+            block, truncated, next_pos = self._read_block(src, _ARC_FRAMING, pos, nl + 1, length_raw)
             yield ArchiveRecord(
                 file=self.path,
                 offset=src.member_offset(pos),
@@ -763,6 +766,38 @@ def _at_arc(src: _Source, pos: int) -> bool:
     src.ensure(pos, 2048)
     chunk = src.get(pos, pos + 2048).lstrip(b"\r\n")
     return bool(_ARC_HEADER.match(chunk))
+
+
+def _warc_ends_at(src: _Source, pos: int) -> bool:
+    """A WARC block ends at ``pos``: the record separator (CRLF CRLF, or bare
+    LFs, or only padding) or the next record follows."""
+    tail = src.get(pos, pos + 4)
+    return tail.startswith(b"\r\n\r\n") or tail.startswith(b"\n\n") or not tail.strip(b"\r\n\x00 \t") or _at_warc(src, pos)
+
+
+def _arc_ends_at(src: _Source, pos: int) -> bool:
+    """An ARC block ends at ``pos``: a line break, the end of the file, or the next record follows."""
+    return src.get(pos, pos + 1) in (b"\n", b"\r", b"") or _at_arc(src, pos)
+
+
+@dataclass(frozen=True)
+class _Framing:
+    """How a format delimits records, and the words the lenient reader's
+    messages use for it (the two formats' messages differ, and stay as they were)."""
+
+    header: re.Pattern  # the start of a record header, to resynchronise on
+    lookahead: int  # bytes made available past a declared end before checking it
+    ends_at: Callable[[_Source, int], bool]  # does a block end cleanly at this position?
+    length_field: str  # "Content-Length"
+    record: str  # "record"
+    resynchronised: str  # what a length that misses the record end leads to
+    report_cut: bool  # is cutting an oversized record (MAX_RECORD_BYTES) an error entry?
+
+
+_WARC_FRAMING = _Framing(_WARC_START, 4, _warc_ends_at, "Content-Length", "record",
+                         "resynchronised on next record header", report_cut=True)
+_ARC_FRAMING = _Framing(_ARC_HEADER, 2, _arc_ends_at, "ARC record length", "ARC record",
+                        "resynchronised", report_cut=False)
 
 
 def _strip_tail(block: bytes) -> bytes:

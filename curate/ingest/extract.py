@@ -150,148 +150,189 @@ class _Flat:
         self.el_tag: list[str] = []
         self.el_neg: list[int] = []  # 0, or 1/2 for weak/strong boilerplate class/id
 
+    def add_element(self, tag: str, pos: bool, strength: int) -> int:
+        """Open an element whose blocks start at the next block; its index (pre-order)."""
+        self.el_tag.append(tag)
+        self.el_start.append(len(self.texts))
+        self.el_end.append(-1)  # set when the element is closed
+        self.el_pos.append(1 if pos else 0)
+        self.el_neg.append(strength)
+        return len(self.el_tag) - 1
+
+
+def _remember_hint(hint: str) -> tuple[bool, int]:
+    """_classify_hint, stored in the memo while it has room."""
+    verdict = _classify_hint(hint)
+    if len(_hint_cache) < _HINT_CACHE_MAX:
+        _hint_cache[hint] = verdict
+    return verdict
+
+
+def _element_hints(tag: str, attrs: dict) -> tuple[bool, int]:
+    """(explicit article markup?, boilerplate strength 0/1/2) of one element:
+    its class/id hints (memoised), overruled by what its tag or microdata says."""
+    if tag == "article" or attrs.get("itemprop") == "articleBody":
+        return True, 0
+    cls = attrs.get("class")
+    ident = attrs.get("id")
+    if cls or ident:
+        hint = f"{cls or ''} {ident or ''}"
+        verdict = _hint_cache.get(hint) or _remember_hint(hint)
+        if tag in _NEVER_NEG_TAGS:
+            return verdict[0], 0
+        return verdict
+    return False, 0
+
+
+def _is_hidden(attrs: dict) -> bool:
+    """Invisible to readers: the ``hidden`` attribute, ``aria-hidden``, or an
+    inline ``display: none`` / ``visibility: hidden``."""
+    if "hidden" in attrs:
+        return True
+    style = attrs.get("style")
+    if style and _HIDDEN_STYLE_RE.search(style.lower()):
+        return True
+    return attrs.get("aria-hidden") == "true"
+
+
+def _run_text(raw: str) -> str:
+    """The text of an inline run: whitespace collapsed, <br> kept as line breaks."""
+    if _BR in raw:
+        return "\n".join(filter(None, (" ".join(part.split()) for part in raw.split(_BR))))
+    return " ".join(raw.split())
+
+
+# An element being walked: (element index, is_block, is_link, is_boilerplate, is_cell).
+_Open = tuple[int, bool, bool, bool, bool]
+
+
+class _FlatBuilder(_Flat):
+    """A _Flat under construction from the events of a pre-order DOM walk.
+
+    Text is gathered into the current inline *run*; a block-level element (or
+    a boilerplate-classed inline one) opening or closing ends the run, which
+    then becomes a block. Each element records the range of blocks its
+    subtree produced.
+    """
+
+    __slots__ = ("run", "run_link", "link_depth", "kind_stack", "neg_stack")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.run: list[str] = []  # pieces of the current inline run
+        self.run_link = 0  # characters of link text in it
+        self.link_depth = 0  # open <a> elements
+        self.kind_stack: list[str] = ["body"]  # open block tags; the innermost one names a new block
+        self.neg_stack: list[int] = []  # element indices of open boilerplate elements
+        # The root (<body>) is element 0, so text sitting directly in it (plain
+        # text passed in as "HTML", minimal pages) still has a container.
+        self.add_element("body", False, 0)
+
+    def end_run(self) -> None:
+        """The current run, if it holds any text, becomes a block."""
+        run = self.run
+        if run:
+            text = _run_text("".join(run))
+            if text:
+                self.texts.append(text)
+                self.links.append(min(self.run_link, len(text)))
+                self.kinds.append(self.kind_stack[-1])
+                self.negs.append(tuple(self.neg_stack))
+            run.clear()
+        self.run_link = 0
+
+    def open(self, node, tag: str) -> _Open | None:
+        """Enter an element; None if its subtree is not walked (hidden, <br>)."""
+        attrs = node.attributes
+        if attrs and _is_hidden(attrs):
+            return None
+        if tag == "br":
+            self.run.append(_BR)
+            return None
+        pos, strength = _element_hints(tag, attrs)
+        neg = strength > 0
+        is_block = tag in _BLOCK_TAGS
+        is_cell = tag in _CELL_TAGS
+        # A boilerplate-classed inline element (<span class="caption">)
+        # also breaks the text run, so that its words land in a block
+        # of their own that can be dropped.
+        if is_block or neg:
+            self.end_run()
+        if is_block:
+            self.kind_stack.append(tag)
+        elif is_cell:
+            self.run.append(" ")
+        idx = self.add_element(tag, pos, strength)
+        if neg:
+            self.neg_stack.append(idx)
+        is_link = tag == "a"
+        if is_link:
+            self.link_depth += 1
+        return idx, is_block, is_link, neg, is_cell
+
+    def close(self, element: _Open) -> None:
+        """Leave an element: its block range ends here."""
+        idx, is_block, is_link, neg, is_cell = element
+        if is_block or neg:
+            self.end_run()
+        if is_block:
+            self.kind_stack.pop()
+        elif is_cell:
+            self.run.append(" ")  # a space either side keeps a row's cells apart on one line
+        if is_link:
+            self.link_depth -= 1
+        if neg:
+            self.neg_stack.pop()
+        self.el_end[idx] = len(self.texts)
+
+    def finish(self) -> _Flat:
+        self.end_run()
+        self.el_end[0] = len(self.texts)
+        return self
+
 
 def _flatten(root) -> _Flat:
     """One iterative pre-order walk producing blocks (no recursion: deep junk
-    markup must not hit Python's recursion limit)."""
-    flat = _Flat()
-    texts, links, kinds, negs = flat.texts, flat.links, flat.kinds, flat.negs
-    el_start, el_end, el_pos, el_tag = flat.el_start, flat.el_end, flat.el_pos, flat.el_tag
-    el_neg = flat.el_neg
-
-    buf: list[str] = []  # pieces of the current inline run
-    buf_link = 0
-    kind_stack: list[str] = ["body"]
-    neg_stack: list[int] = []  # element indices of open boilerplate elements
-    # open elements: (element index, is_block, is_link, is_boilerplate)
-    stack: list[tuple[int, bool, bool, bool]] = []
-    link_depth = 0
-
-    def flush() -> None:
-        nonlocal buf_link
-        if buf:
-            raw = "".join(buf)
-            if _BR in raw:  # keep <br> line breaks, collapse all other whitespace
-                text = "\n".join(filter(None, (" ".join(part.split()) for part in raw.split(_BR))))
-            else:
-                text = " ".join(raw.split())
-            if text:
-                texts.append(text)
-                links.append(min(buf_link, len(text)))
-                kinds.append(kind_stack[-1])
-                negs.append(tuple(neg_stack))
-            buf.clear()
-        buf_link = 0
-
-    # The root (<body>) is element 0, so text sitting directly in it (plain
-    # text passed in as "HTML", minimal pages) still has a container.
-    el_tag.append("body")
-    el_start.append(0)
-    el_end.append(-1)
-    el_pos.append(0)
-    el_neg.append(0)
-
+    markup must not hit Python's recursion limit). The walk only decides which
+    nodes are visited; _FlatBuilder says what entering and leaving each does."""
+    builder = _FlatBuilder()
+    # Text nodes are about half of all nodes, so their text joins the current
+    # run here rather than through a method call.
+    run = builder.run
+    walking: list[_Open] = []  # the open elements whose children are being walked
     node = root.child
     while node is not None:
         tag = node.tag
-        descend = False
         if tag == "-text":
             t = node.text_content
             if t:
-                buf.append(t)
-                if link_depth:
-                    buf_link += len(t.strip())
-        elif not tag or tag[0] in "-_!":  # comments, doctype, nameless nodes (Lexbor gives some no tag)
-            pass
-        elif tag not in _SKIP_TAGS:
-            attrs = node.attributes
-            style = attrs.get("style")
-            if "hidden" in attrs or (style and _HIDDEN_STYLE_RE.search(style.lower())) or attrs.get("aria-hidden") == "true":
-                pass  # invisible to readers: skip subtree
-            elif tag == "br":
-                buf.append(_BR)
-            else:
-                cls = attrs.get("class")
-                ident = attrs.get("id")
-                if cls or ident:
-                    hint = f"{cls or ''} {ident or ''}"
-                    verdict = _hint_cache.get(hint)
-                    if verdict is None:
-                        verdict = _classify_hint(hint)
-                        if len(_hint_cache) < _HINT_CACHE_MAX:
-                            _hint_cache[hint] = verdict
-                    pos, strength = verdict
-                else:
-                    pos, strength = False, 0
-                if tag == "article" or attrs.get("itemprop") == "articleBody":
-                    pos, strength = True, 0
-                elif tag in _NEVER_NEG_TAGS:
-                    strength = 0
-                neg = strength > 0
-                is_block = tag in _BLOCK_TAGS
-                # A boilerplate-classed inline element (<span class="caption">)
-                # also breaks the text run, so that its words land in a block
-                # of their own that can be dropped.
-                if is_block or neg:
-                    flush()
-                if is_block:
-                    kind_stack.append(tag)
-                elif tag in _CELL_TAGS:
-                    buf.append(" ")
-                idx = len(el_tag)
-                el_tag.append(tag)
-                el_start.append(len(texts))
-                el_end.append(-1)
-                el_pos.append(1 if pos else 0)
-                el_neg.append(strength)
-                if neg:
-                    neg_stack.append(idx)
-                is_link = tag == "a"
-                if is_link:
-                    link_depth += 1
+                run.append(t)
+                if builder.link_depth:
+                    builder.run_link += len(t.strip())
+        # comments, doctype and nameless nodes (Lexbor gives some no tag) are
+        # passed over; skipped tags are left out with their subtree
+        elif tag and tag[0] not in "-_!" and tag not in _SKIP_TAGS:
+            element = builder.open(node, tag)
+            if element is not None:
                 if node.child is not None:
-                    stack.append((idx, is_block, is_link, neg))
-                    descend = True
-                else:
-                    if is_block or neg:
-                        flush()
-                    if is_block:
-                        kind_stack.pop()
-                    if is_link:
-                        link_depth -= 1
-                    if neg:
-                        neg_stack.pop()
-                    el_end[idx] = len(texts)
-        if descend:
-            node = node.child
-            continue
+                    walking.append(element)
+                    node = node.child
+                    continue
+                builder.close(element)
         # climb until a next sibling exists, closing elements on the way
         while True:
             nxt = node.next
             if nxt is not None:
                 node = nxt
                 break
-            if not stack:
+            if not walking:
                 node = None
                 break
-            idx, is_block, is_link, neg = stack.pop()
-            if is_block or neg:
-                flush()
-            if is_block:
-                kind_stack.pop()
-            elif el_tag[idx] in _CELL_TAGS:
-                buf.append(" ")
-            if is_link:
-                link_depth -= 1
-            if neg:
-                neg_stack.pop()
-            el_end[idx] = len(texts)
+            builder.close(walking.pop())
             node = node.parent
             if node is None:
                 break
-    flush()
-    el_end[0] = len(texts)
-    return flat
+    return builder.finish()
 
 
 # Stand-alone interface labels: ad slot markers, widget titles and buttons
@@ -479,14 +520,15 @@ def _extract(html: str) -> str:
     return "".join(out)
 
 
-def html_to_text(html: str, url: str | None = None, on_error=None) -> str:
+def html_to_text(html: str, *, on_error=None) -> str:
     """Return the main-content text of an HTML page ("" if there is none).
 
     Paragraphs are separated by a blank line; headings, list items and table
     rows sit on their own lines. Navigation, headers/footers, share and comment
     widgets and teaser lists are left out. Never raises: malformed, empty or
-    non-HTML input gives "" (or whatever text can be recovered). ``url`` is
-    accepted for API symmetry with other extractors and currently unused.
+    non-HTML input gives "" (or whatever text can be recovered); an exception
+    inside the extractor is passed to ``on_error`` (if given) and gives "".
+    The page's URL plays no part: the rules are generic, never keyed on a site.
 
     >>> html_to_text(
     ...     "<html><body><nav><a href='/'>Home</a> <a href='/news'>News</a></nav>"

@@ -4,9 +4,14 @@ This is the 'read' and 'extract' part of the flow. Each record either becomes a
 Document or is skipped with a named counter (``skipped:<why>``), so the counters
 always add up: ``read:records == docs + sum(skipped:*)``.
 
+>>> from pathlib import Path
 >>> from curate.core.counters import Counters
+>>> sample = Path(__file__).resolve().parents[2] / "sample" / "CC-MAIN-2024-22-excerpt.warc.gz"
 >>> c, errs = Counters(), []
->>> docs = list(read_archive("sample/CC-MAIN-2020-34-sample.warc.gz", errs, c))  # doctest: +SKIP
+>>> [(d.url, d.text[:29]) for d in read_archive(sample, errs, c)], errs
+([('https://an.wikipedia.org/wiki/Escopete', 'Iste articlo ye en proceso de')], [])
+>>> c["read:records"], c["docs"], c["skipped:record:request"]
+(4, 1, 1)
 """
 
 from __future__ import annotations
@@ -110,7 +115,7 @@ def record_to_document(
         meta["charset"] = charset
         meta["charset_source"] = how
         failures: list[Exception] = []
-        text = html_to_text(html, rec.url, on_error=failures.append)
+        text = html_to_text(html, on_error=failures.append)
         if failures:
             counters.inc("read:errors")
             counters.inc("skipped:extract_error")

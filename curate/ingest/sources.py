@@ -48,6 +48,7 @@ __all__ = [
     "resolve_crawls",
     "list_files",
     "expand_inputs",
+    "is_remote",
     "open_input",
 ]
 
@@ -84,7 +85,12 @@ def _scheme(location: str) -> str:
     return urllib.parse.urlsplit(location).scheme.lower() if "://" in location else ""
 
 
-def _is_remote(location: str) -> bool:
+def is_remote(location: str) -> bool:
+    """Whether ``location`` is read over the network (http, https, s3) rather than from disk.
+
+    >>> is_remote("https://data.commoncrawl.org/x.warc.gz"), is_remote("S3://bucket/k"), is_remote("/data/x")
+    (True, True, False)
+    """
     return _scheme(location) in _REMOTE_SCHEMES
 
 
@@ -98,7 +104,7 @@ def _file_url_to_path(location: str) -> str:
 def _join(base: str, rel: str) -> str:
     """Join a base (URL or directory) and a relative path from a paths file."""
     rel = rel.lstrip("/")
-    if _is_remote(base):
+    if is_remote(base):
         return base.rstrip("/") + "/" + rel
     return os.path.join(_file_url_to_path(base), *rel.split("/"))
 
@@ -113,11 +119,11 @@ def _is_mirror(base: str) -> bool:
     as the default base and holds no collinfo.json.)"""
     if _is_default_base(base):
         return False
-    return _scheme(base) in ("http", "https") or not _is_remote(base)
+    return _scheme(base) in ("http", "https") or not is_remote(base)
 
 
 def _check_local_base(base: str) -> None:
-    if not _is_remote(base):
+    if not is_remote(base):
         path = _file_url_to_path(base)
         if not os.path.isdir(path):
             raise SourceError(f"base directory not found: {path}")
@@ -176,7 +182,7 @@ def _known_crawls(base: str, timeout: float) -> tuple[list[str], str, str]:
     if _is_mirror(base):
         _check_local_base(base)
         where = _join(base, "collinfo.json")
-        if not _is_remote(where):
+        if not is_remote(where):
             if os.path.isfile(where):
                 return _parse_collinfo(Path(where).read_bytes(), where), "collinfo", where
             return _bundled_crawls(), "bundled", _BUNDLED
@@ -305,7 +311,7 @@ def list_files(
         raise SourceError(f"files must be a positive number of files, got {files}")
     _check_local_base(base)
     where = _join(base, f"crawl-data/{crawl_id}/{kind}.paths.gz")
-    if not _is_remote(where) and not os.path.isfile(where):
+    if not is_remote(where) and not os.path.isfile(where):
         raise SourceError(f"paths file not found: {where}")
     try:
         raw = _read_all(where, timeout=30, retries=3)
@@ -352,7 +358,7 @@ def expand_inputs(patterns: list[str]) -> list[str]:
             out.append(item)
 
     for pattern in patterns:
-        if _is_remote(pattern):
+        if is_remote(pattern):
             add(pattern, pattern)
             continue
         path = _file_url_to_path(pattern)

@@ -21,10 +21,10 @@ from classifiers.models import (
 )
 from classifiers.report import evaluate, write_report
 from classifiers.scoring import QualityScorer, make_scorer
-from classifiers.train import TrainConfig, train_and_report
+from classifiers.train import ClassifierConfig, train_and_report
 from cli import main as cli_main
 from curate.core.document import Document, write_documents
-from tests.conftest import shared
+from tests.common import shared
 
 GOOD = ("the river flowed slowly past the old mill while the miller told his daughter a long story "
         "about the war and the winter and the people who had lived in the valley before them").split()
@@ -49,7 +49,7 @@ def corpus(tmp_path_factory):
 @pytest.fixture(scope="module")
 def lr_dir(corpus, tmp_path_factory):
     out = tmp_path_factory.mktemp("model") / "lr"
-    train_and_report(TrainConfig(n_features=2 ** 12, min_chars=10), [str(corpus[0])], [str(corpus[1])], out,
+    train_and_report(ClassifierConfig(n_features=2 ** 12, min_chars=10), [str(corpus[0])], [str(corpus[1])], out,
                      log=lambda *_: None)
     return out
 
@@ -270,6 +270,7 @@ def test_evaluate_report_numbers(tmp_path):
 
 # --------------------------------------------------------------------------- real data
 
+@pytest.mark.shared_data
 def test_real_books_vs_crawl_generalises_to_an_unseen_book(tmp_path):
     from curate.ingest.reference import read_gutenberg, read_jsonl
 
@@ -278,7 +279,7 @@ def test_real_books_vs_crawl_generalises_to_an_unseen_book(tmp_path):
     write_documents(tmp_path / "pos.jsonl", read_gutenberg(books / "pg84_Frankenstein.txt.gz"))
     write_documents(tmp_path / "neg.jsonl", read_jsonl(cc, source="cc"))
     write_documents(tmp_path / "unseen.jsonl", read_gutenberg(books / "pg35_The-Time-Machine.txt.gz"))
-    cfg = TrainConfig(preset="best", n_features=2 ** 18)
+    cfg = ClassifierConfig(preset="best", n_features=2 ** 18)
     data = load_labelled([str(tmp_path / "pos.jsonl")], [str(tmp_path / "neg.jsonl")])
     from classifiers.train import fit
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from curate.core.document import read_documents
-from tests.conftest import REPO, SAMPLE, shared
+from tests.common import REPO, SAMPLE, shared
 
 
 def curate(*args, stdin: str | None = None):
@@ -18,6 +18,7 @@ def curate(*args, stdin: str | None = None):
                           capture_output=True, text=True, cwd=REPO)
 
 
+@pytest.mark.shared_data
 def test_read_bad_set_one_line_per_bad_file(tmp_path):
     bad = sorted(shared("bad").iterdir())
     out, errs = tmp_path / "docs.jsonl", tmp_path / "errors.jsonl"
@@ -66,6 +67,7 @@ def test_read_missing_file(tmp_path):
     assert r.returncode == 1 and "nope.warc.gz" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.shared_data
 def test_read_strict_stops_at_first_error(tmp_path):
     bad = shared("bad", "warcio_bad.arc")
     r = curate("read", bad, SAMPLE / "CC-MAIN-2024-22-excerpt.warc.gz", "-o", tmp_path / "d.jsonl", "--strict")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import json
 
@@ -17,7 +16,7 @@ from curate.decontam.overlap import (
     ngram_hashes,
     tokens,
 )
-from tests.conftest import shared
+from tests.common import run_cli, shared
 
 
 def _clean_articles(n_chars: int = 400_000) -> list[Document]:
@@ -37,12 +36,14 @@ def _survivors(dec: Decontaminator, text: str) -> int:
     return len(pos)
 
 
+@pytest.mark.shared_data
 def test_every_string_field_is_benchmark_text(benches):
     assert set(benches) == {"lambada_openai_test.part1", "gsm8k_test.part1"}
     assert len(benches["lambada_openai_test.part1"]) == 2576
     assert len(benches["gsm8k_test.part1"]) == 2 * 659       # question and answer
 
 
+@pytest.mark.shared_data
 def test_pasted_benchmark_text_is_removed_and_clean_text_kept(benches):
     dec = Decontaminator.build(benches)
     clean = _clean_articles()
@@ -91,10 +92,7 @@ def test_ngrams_frequent_in_training_docs_are_ignored():
 
 
 def _cli(argv):
-    ap = argparse.ArgumentParser(prog="curate")
-    add_decontaminate_parser(ap.add_subparsers(dest="command", required=True))
-    args = ap.parse_args(argv)
-    return args.func(args)
+    return run_cli(add_decontaminate_parser, argv)
 
 
 def test_cli_writes_cleaned_docs_and_report(tmp_path, capsys):
@@ -120,10 +118,12 @@ def test_cli_writes_cleaned_docs_and_report(tmp_path, capsys):
     assert len(err) == 1 and "bad.jsonl:1" in err[0]
 
 
+@pytest.mark.shared_data
+@pytest.mark.beam
+@pytest.mark.slow
 def test_beam_job_gives_the_one_machine_documents_and_report(benches, tmp_path):
     """Pasted passages, a document dropped for too many pieces, and a 13-gram in more than
     ten documents (ignored) — the Beam job's two passes must agree with the local ones."""
-    pytest.importorskip("apache_beam")
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 

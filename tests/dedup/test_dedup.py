@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 
@@ -26,7 +25,7 @@ from curate.dedup.config import DedupConfig
 from curate.dedup.core import dedup_documents
 from curate.dedup.minhash import signature, signatures
 from curate.dedup.templates import host_key
-from tests.conftest import shared
+from tests.common import run_cli, shared
 
 PROSE = ("It was the best of times it was the worst of times it was the age of wisdom it was the age "
          "of foolishness it was the epoch of belief it was the epoch of incredulity it was the season "
@@ -139,6 +138,7 @@ def _windows(n: int, words: int) -> list[str]:
     return [" ".join(text[start + k * words:start + (k + 1) * words]) for k in range(n)]
 
 
+@pytest.mark.shared_data
 def test_containment_asks_for_the_opening_of_same_site_and_partial_copies():
     art_x, art_y, block, own = _windows(4, 60)
     block = block + " " + " ".join(_windows(6, 60)[4:])         # a 180-word shared block
@@ -211,6 +211,7 @@ def test_star_rounds_equal_union_find_on_random_graphs():
 
 # --------------------------------------------------------------------------- quality on real ground truth
 
+@pytest.mark.shared_data
 def test_clough_stevenson_cut_answers_found_no_independent_answer_flagged():
     shared("dedup", "clough-stevenson-plagiarism_tasks-abc.jsonl")
     from benchmarks.dedup import eval_clough
@@ -221,6 +222,8 @@ def test_clough_stevenson_cut_answers_found_no_independent_answer_flagged():
     assert r["precision"] >= 0.99 and r["pair_precision_vs_exact"] >= 0.99, r
 
 
+@pytest.mark.shared_data
+@pytest.mark.slow
 def test_copycat_s3_pairs_recall():
     shared("dedup", "copycat-canonical-link-pairs.shared.jsonl.gz")
     from benchmarks.dedup import eval_copycat
@@ -238,6 +241,7 @@ def test_copycat_s3_pairs_recall():
         assert r[key] >= 0.99, (key, r)
 
 
+@pytest.mark.shared_data
 def test_gutenberg_editions_cluster_exactly():
     shared("dedup", "gutenberg-edition-clusters.shared.jsonl.gz")
     from benchmarks.dedup import eval_gutenberg
@@ -251,10 +255,7 @@ def test_gutenberg_editions_cluster_exactly():
 # --------------------------------------------------------------------------- CLI handler
 
 def _cli(argv):
-    ap = argparse.ArgumentParser(prog="curate")
-    add_dedup_parser(ap.add_subparsers(dest="command", required=True))
-    args = ap.parse_args(argv)
-    return args.func(args)
+    return run_cli(add_dedup_parser, argv)
 
 
 def test_cli_writes_every_document_with_cluster_and_stats(tmp_path, capsys):
@@ -342,8 +343,10 @@ def test_streaming_refuses_input_that_changes_between_reads(tmp_path, monkeypatc
 
 # --------------------------------------------------------------------------- Beam gives the same clusters
 
+@pytest.mark.shared_data
+@pytest.mark.beam
+@pytest.mark.slow
 def test_beam_pipeline_gives_the_same_clusters_as_one_machine(tmp_path):
-    pytest.importorskip("apache_beam")
     shared("dedup", "clough-stevenson-plagiarism_tasks-abc.jsonl")
     from collections import Counter
     from urllib.parse import urlsplit
@@ -401,8 +404,8 @@ def test_beam_pipeline_gives_the_same_clusters_as_one_machine(tmp_path):
     assert json.loads((out / "stats.json").read_text()) == stats
 
 
+@pytest.mark.beam
 def test_beam_signatures_are_batched_per_bundle_and_equal_one_by_one():
-    pytest.importorskip("apache_beam")
     import apache_beam as beam
     from apache_beam.testing.util import assert_that
 
@@ -427,8 +430,8 @@ def test_beam_signatures_are_batched_per_bundle_and_equal_one_by_one():
         assert_that(out, check)
 
 
+@pytest.mark.beam
 def test_beam_put_is_atomic_and_overwrites(tmp_path):
-    pytest.importorskip("apache_beam")
     from pipelines.fileio import get, put
 
     dest = str(tmp_path / "a" / "b.txt")
@@ -438,6 +441,7 @@ def test_beam_put_is_atomic_and_overwrites(tmp_path):
     assert [p.name for p in (tmp_path / "a").iterdir()] == ["b.txt"]
 
 
+@pytest.mark.shared_data
 def test_every_removed_page_is_a_copy_of_its_representative():
     """No chaining: on CopyCat's real pages, each removed page has at least the
     containment threshold of its own shingles in the kept page it points to (joining

@@ -21,7 +21,7 @@ from curate.filters.langid import (
     check_language,
     language_filter,
 )
-from tests.conftest import REPO, shared
+from tests.common import REPO, shared
 
 ENGLISH = (
     "The committee will publish its findings next week, officials said on Tuesday. "
@@ -136,6 +136,7 @@ def test_works_with_network_disabled(tmp_path):
 # ================================================================= real data
 
 
+@pytest.mark.shared_data
 def test_real_news_articles_are_english(lid):
     path = shared("reference", "webtext_like", "dragnet-2012-articles.train.jsonl.gz")
     with gzip.open(path, "rt", encoding="utf-8") as f:
@@ -146,6 +147,7 @@ def test_real_news_articles_are_english(lid):
     assert sorted(s for l, s in preds if l == "en")[len(preds) // 2] > 0.9  # median score high
 
 
+@pytest.mark.shared_data
 def test_real_multilingual_crawl(lid):
     path = shared("warc", "cc-main-2019-30_dolma-extracted-text.part1.jsonl.gz")
     with gzip.open(path, "rt", encoding="utf-8") as f:

@@ -17,7 +17,7 @@ from curate.ingest.archive import (
     iter_records,
     sniff,
 )
-from tests.conftest import shared
+from tests.common import shared
 
 # Records per file and type: at least what the better of warcio and FastWARC
 # reads (../shared/MANIFEST.md), more where both fail (the ARC files).
@@ -63,6 +63,7 @@ def _read(path, **kw):
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 @pytest.mark.parametrize("fast", [True, False], ids=["fastwarc-first", "lenient-only"])
+@pytest.mark.shared_data
 def test_every_real_file_reads_all_records(name, fast):
     path = shared(*name.split("/"))
     recs, errors, _ = _read(path, prefer_fastwarc=fast)
@@ -75,6 +76,7 @@ def test_every_real_file_reads_all_records(name, fast):
         assert e.file == str(path) and e.offset >= 0 and e.reason
 
 
+@pytest.mark.shared_data
 def test_readers_agree_on_clean_files():
     path = shared("warc", "ia-archive-org-2008_heritrix-web_sample.warc.gz")
     fast, _, c1 = _read(path, prefer_fastwarc=True)
@@ -85,6 +87,7 @@ def test_readers_agree_on_clean_files():
     ]
 
 
+@pytest.mark.shared_data
 def test_arc_2008_common_crawl():
     recs, errors, _ = _read(shared("warc", "cc-2008_arc-small-sample-1213893279526_0.arc"))
     assert errors == []
@@ -96,12 +99,14 @@ def test_arc_2008_common_crawl():
     assert [r.index for r in recs] == list(range(146))
 
 
+@pytest.mark.shared_data
 def test_arc_url_with_spaces():
     recs, _, _ = _read(shared("bad", "warcio_example-space-in-url.arc"))
     assert recs[1].url == ("http://example.com/index.cfm?FuseAction=Email&EmailTitle="
                            "Examples From The Live Web&IsPopUp=False")
 
 
+@pytest.mark.shared_data
 def test_target_uri_quirks():
     recs, _, _ = _read(shared("bad", "warcio_example-wget-bad-target-uri.warc.gz"))
     urls = [r.url for r in recs if r.url]
@@ -141,6 +146,7 @@ def _set_length(record: bytes, delta: int) -> bytes:
 
 @pytest.mark.parametrize("delta", [-200, +300], ids=["too-short", "too-long"])
 @pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzip-per-record"])
+@pytest.mark.shared_data
 def test_wrong_content_length_resynchronises(tmp_path, cc_records, delta, compress):
     damaged = list(cc_records)
     damaged[2] = _set_length(damaged[2], delta)  # the first response record
@@ -159,6 +165,7 @@ def test_wrong_content_length_resynchronises(tmp_path, cc_records, delta, compre
     assert later and all(r.block == ok[r.record_id] for r in later)
 
 
+@pytest.mark.shared_data
 def test_garbage_between_records(tmp_path, cc_records):
     path = tmp_path / "garbage.warc"
     path.write_bytes(b"".join(cc_records[:5]) + b"this is not a record\r\n" * 3 + b"".join(cc_records[5:]))
@@ -168,6 +175,7 @@ def test_garbage_between_records(tmp_path, cc_records):
     assert errors[0].offset == sum(len(r) for r in cc_records[:5])
 
 
+@pytest.mark.shared_data
 def test_truncated_file_keeps_records_before_the_cut(tmp_path, cc_records):
     full = b"".join(gzip.compress(r, mtime=0) for r in cc_records)
     cut = len(full) * 2 // 3
@@ -180,6 +188,7 @@ def test_truncated_file_keeps_records_before_the_cut(tmp_path, cc_records):
     assert errors and any("truncated" in e.reason for e in errors)
 
 
+@pytest.mark.shared_data
 def test_corrupt_gzip_member_loses_only_that_record(tmp_path, cc_records):
     members = [gzip.compress(r, mtime=0) for r in cc_records]
     bad = bytearray(members[4])
@@ -200,6 +209,7 @@ def test_gzipped_html_is_not_an_archive(tmp_path):
         list(iter_records(path))
 
 
+@pytest.mark.shared_data
 def test_warc_date_null(tmp_path, cc_records):
     rec = cc_records[2].replace(b"WARC-Date: 2020-08-08T17:27:41Z", b"WARC-Date: null")
     assert rec != cc_records[2]
@@ -209,6 +219,7 @@ def test_warc_date_null(tmp_path, cc_records):
     assert recs[2].date == "" and errors == []
 
 
+@pytest.mark.shared_data
 def test_memory_is_flat_on_repeated_input(tmp_path):
     """Reading a file 40x the size must not hold it: the lenient buffer stays bounded."""
     src = shared("warc", "ia-archive-org-2008_heritrix-web_sample.warc.gz").read_bytes()
@@ -238,6 +249,7 @@ def test_memory_is_flat_on_repeated_input(tmp_path):
     assert max_buf < 8 * (1 << 20)
 
 
+@pytest.mark.shared_data
 def test_arc_gzip_members_of_any_size(tmp_path):
     """Compressed ARC files: one stream (the bundled sample) or many members that
     need not align with records, as 2008-2009 Common Crawl ARC.gz files vary."""
@@ -276,6 +288,7 @@ class _NoSeek:
 @pytest.mark.parametrize("name", ["warc/cc-2008_arc-small-sample-1213893279526_0.arc",
                                   "warc/cc-main-2014-35_wdps-CommonCrawl-sample.warc",
                                   "bad/warcio_example-trunc.warc"])
+@pytest.mark.shared_data
 def test_streams_that_cannot_seek(name):
     path = shared(*name.split("/"))
     errors = []

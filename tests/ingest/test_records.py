@@ -11,7 +11,7 @@ from curate.core.document import Document, read_documents, write_documents
 from curate.ingest.charset import decode_html
 from curate.ingest.http import dechunk, parse_response
 from curate.ingest.records import read_archive
-from tests.conftest import SAMPLE, shared
+from tests.common import SAMPLE, shared
 
 # ------------------------------------------------------------------ HTTP
 
@@ -48,6 +48,7 @@ def test_crawler_already_decoded_body_is_left_alone():
     assert r.body == b"<html>ok</html>" and r.problems == []
 
 
+@pytest.mark.shared_data
 def test_gzip_members_not_aligned_with_records():
     # gzip members split mid-record ("wrong chunks"): warcio refuses the file,
     # a stream-level reader loses nothing
@@ -70,6 +71,7 @@ def test_charset_order():
     assert how == "detected" and "французских" in text
 
 
+@pytest.mark.shared_data
 def test_real_charsets_from_http_and_meta():
     docs = {d.url: d for d in read_archive(shared("warc", "cc-main-2020-34_resiliparse-warcfile.part1.warc.gz"))}
     ru = docs["http://01spb.ru/company/"]
@@ -78,6 +80,7 @@ def test_real_charsets_from_http_and_meta():
 
 # ------------------------------------------------------------------ records -> documents
 
+@pytest.mark.shared_data
 def test_counters_add_up_on_every_real_file():
     files = sorted(p for p in (shared("warc").iterdir()) if not p.name.endswith(".jsonl.gz"))
     files += sorted(shared("bad").iterdir())
@@ -90,6 +93,7 @@ def test_counters_add_up_on_every_real_file():
         assert all(d.text.strip() and d.id for d in docs)
 
 
+@pytest.mark.shared_data
 def test_wet_wat_revisit_and_pdf_are_counted():
     c = Counters()
     wet = list(read_archive(shared("warc", "cc-main-2024-22_whirlwind.warc.wet.gz"), [], c))
@@ -112,6 +116,7 @@ def test_ids_are_stable_and_unique():
     assert warc[0] == "urn:uuid:c4c112a5-3503-4483-abf8-51a0dd86dd53"
 
 
+@pytest.mark.shared_data
 def test_truncated_record_is_marked():
     docs = list(read_archive(shared("bad", "resiliparse_clipped.warc.gz"), []))
     assert len(docs) == 1 and docs[0].metadata["truncated"] == "length"
@@ -132,6 +137,7 @@ def test_document_roundtrip(tmp_path, suffix):
     assert path.read_bytes() == first
 
 
+@pytest.mark.shared_data
 def test_reads_dolma_jsonl_and_reports_bad_lines(tmp_path):
     docs = list(read_documents(shared("warc", "cc-main-2019-30_dolma-extracted-text.part1.jsonl.gz")))
     assert len(docs) == 464 and sum(1 for d in docs if d.text) > 400
@@ -149,6 +155,7 @@ def test_unknown_suffix_is_a_clear_error(tmp_path):
         write_documents(tmp_path / "docs.txt", [])
 
 
+@pytest.mark.shared_data
 def test_extraction_failure_is_counted_and_recorded(monkeypatch):
     """A page the extractor chokes on is skipped with a counter and an error
     record naming the file and offset, and the pages around it are kept."""

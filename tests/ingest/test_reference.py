@@ -19,7 +19,7 @@ from curate.ingest.reference import (
     read_wikitext,
     strip_gutenberg,
 )
-from tests.conftest import shared
+from tests.common import shared
 
 WIKITEXT = """ 
  = Homarus gammarus = 
@@ -120,6 +120,7 @@ def test_cli_reference_writes_documents_and_reports_missing(tmp_path, capsys):
     assert "nope.txt" in err and "Traceback" not in err
 
 
+@pytest.mark.shared_data
 def test_real_reference_corpora():
     books = list(read_gutenberg(shared("reference", "books", "pg35_The-Time-Machine.txt.gz")))
     assert 40 < len(books) < 70

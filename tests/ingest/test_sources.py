@@ -28,7 +28,7 @@ from curate.ingest.sources import (
     resolve_crawls,
 )
 from tests.ccmirror import MirrorServer, build_mirror
-from tests.conftest import shared
+from tests.common import shared
 
 WARC_2020 = "crawl-data/CC-MAIN-2020-34/segments/1596439737883.59/warc/CC-MAIN-20200808165417-20200808195417-00395.warc.gz"
 FAST = dict(backoff=0.001, timeout=5)  # retries in tests must not sleep for real
@@ -66,6 +66,7 @@ def offline(monkeypatch):
 # --------------------------------------------------------------------------- crawl ids
 
 
+@pytest.mark.shared_data
 def test_known_crawls_from_mirror_collinfo(mirror, srv):
     assert known_crawls(srv.url) == (["CC-MAIN-2024-22", "CC-MAIN-2020-34", "CC-MAIN-2014-35"], "collinfo")
     assert known_crawls(str(mirror["root"]))[1] == "collinfo"
@@ -79,6 +80,7 @@ def test_known_crawls_falls_back_to_bundled(tmp_path, offline):
     assert known_crawls(str(tmp_path))[1] == "bundled"  # mirror without collinfo.json
 
 
+@pytest.mark.shared_data
 def test_resolve_exact_and_prefix_against_mirror(srv):
     assert resolve_crawls("CC-MAIN-2020-34", base=srv.url) == ["CC-MAIN-2020-34"]
     assert resolve_crawls("CC-MAIN-20", base=srv.url) == ["CC-MAIN-2014-35", "CC-MAIN-2020-34", "CC-MAIN-2024-22"]
@@ -98,6 +100,7 @@ def test_resolve_against_bundled_list(offline):
     assert resolve_crawls("CC-MAIN-2013") == ["CC-MAIN-2013-20", "CC-MAIN-2013-48"]
 
 
+@pytest.mark.shared_data
 def test_unknown_crawl_lists_nearest_ids(offline, srv):
     with pytest.raises(UnknownCrawlError) as e:
         resolve_crawls("CC-MAIN-2020-33")
@@ -116,6 +119,7 @@ def test_unknown_crawl_lists_nearest_ids(offline, srv):
 # --------------------------------------------------------------------------- paths files
 
 
+@pytest.mark.shared_data
 def test_list_files_http_and_local_bases(mirror, srv):
     rel = mirror["crawls"]["CC-MAIN-2020-34"]["warc"]
     assert rel == [WARC_2020]
@@ -127,6 +131,7 @@ def test_list_files_http_and_local_bases(mirror, srv):
     assert Path(wet[0]).is_file()
 
 
+@pytest.mark.shared_data
 def test_list_files_missing_paths_file_is_named(mirror, srv):
     with pytest.raises(SourceError, match=r"CC-MAIN-2014-35/wet\.paths\.gz.*404"):
         list_files("CC-MAIN-2014-35", base=srv.url, kind="wet")
@@ -196,6 +201,7 @@ def _expected(mirror, rel=WARC_2020) -> bytes:
     return (mirror["root"] / rel).read_bytes()
 
 
+@pytest.mark.shared_data
 def test_open_local_and_http_plain_read(mirror, srv):
     want = _expected(mirror)
     with open_input(str(mirror["root"] / WARC_2020)) as f:
@@ -209,6 +215,7 @@ def test_open_local_and_http_plain_read(mirror, srv):
     assert [(r.method, r.range, r.status) for r in srv.requests] == [("GET", None, 200)]
 
 
+@pytest.mark.shared_data
 def test_http_stream_works_under_buffered_reader(mirror, srv):
     want = _expected(mirror)
     with io.BufferedReader(open_input(srv.url + WARC_2020, **FAST), buffer_size=4096) as f:
@@ -218,6 +225,7 @@ def test_http_stream_works_under_buffered_reader(mirror, srv):
         assert g.read(8) == b"WARC/1.0"
 
 
+@pytest.mark.shared_data
 def test_drop_mid_body_resumes_with_range(mirror, srv):
     want = _expected(mirror)
     srv.add_fault(WARC_2020, drop_after=(5000, 3))
@@ -231,6 +239,7 @@ def test_drop_mid_body_resumes_with_range(mirror, srv):
     ]
 
 
+@pytest.mark.shared_data
 def test_stalled_connection_times_out_and_resumes(mirror, srv):
     srv.add_fault(WARC_2020, stall_after=(20000, 1))
     c = Counters()
@@ -240,6 +249,7 @@ def test_stalled_connection_times_out_and_resumes(mirror, srv):
     assert [r.range for r in srv.requests_for(WARC_2020)] == [None, "bytes=20000-"]
 
 
+@pytest.mark.shared_data
 def test_503s_then_success(mirror, srv):
     srv.add_fault("00395.warc.gz", status_first=(503, 2))  # suffix match
     c = Counters()
@@ -249,12 +259,14 @@ def test_503s_then_success(mirror, srv):
     assert [r.status for r in srv.requests_for(WARC_2020)] == [503, 503, 200]
 
 
+@pytest.mark.shared_data
 def test_429_is_retried_too(mirror, srv):
     srv.add_fault(WARC_2020, status_first=(429, 1))
     with open_input(srv.url + WARC_2020, **FAST) as f:
         assert f.read() == _expected(mirror)
 
 
+@pytest.mark.shared_data
 def test_ignore_range_with_drop_skips_what_was_read(mirror, srv):
     want = _expected(mirror)
     srv.add_fault(WARC_2020, drop_after=(7000, 2), ignore_range=True)
@@ -268,6 +280,7 @@ def test_ignore_range_with_drop_skips_what_was_read(mirror, srv):
     ]
 
 
+@pytest.mark.shared_data
 def test_truncated_file_gives_up_naming_url_and_position(srv):
     srv.add_fault(WARC_2020, truncate=12345)
     c = Counters()
@@ -294,6 +307,7 @@ def test_file_replaced_mid_read_is_not_spliced(tmp_path):
         f.close()
 
 
+@pytest.mark.shared_data
 def test_404_fails_at_once_without_retries(srv):
     c = Counters()
     with pytest.raises(SourceError, match=r"crawl-data/nope\.warc\.gz: HTTP 404") as e:
@@ -325,6 +339,7 @@ def test_local_and_s3_errors_are_one_line(monkeypatch, tmp_path):
         open_input("s3://commoncrawl/crawl-data/x.warc.gz")
 
 
+@pytest.mark.shared_data
 def test_mirror_layout_matches_common_crawl(mirror):
     info = json.loads((mirror["root"] / "collinfo.json").read_text())
     assert [c["id"] for c in info] == ["CC-MAIN-2024-22", "CC-MAIN-2020-34", "CC-MAIN-2014-35"]

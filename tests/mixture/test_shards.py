@@ -39,7 +39,7 @@ from curate.mixture.tokenizer import (
     token_dtype,
     train_tokenizer,
 )
-from tests.conftest import books_and_news
+from tests.common import books_and_news
 
 VAL = 0.1  # large enough that the small fixture has a few validation documents
 
@@ -83,6 +83,7 @@ def _decoded(out: Path, manifest: dict, source: str, split: str) -> list[str]:
             for ids in iter_documents(out / f["bin"], out / f["idx"])]
 
 
+@pytest.mark.shared_data
 def test_shards_decode_back_to_the_original_texts(corpus, built):
     out, manifest = built
     for name in ("books", "web"):
@@ -93,6 +94,7 @@ def test_shards_decode_back_to_the_original_texts(corpus, built):
     assert any(EOT in t for t in _decoded(out, manifest, "web", split_of("web:eot-literal", VAL)))
 
 
+@pytest.mark.shared_data
 def test_counts_header_and_dtype(built):
     out, manifest = built
     assert manifest["tokenizer"]["vocab_size"] == 4096 and manifest["tokenizer"]["dtype"] == "uint16"
@@ -133,6 +135,7 @@ def test_dtype_choice_and_bad_header(tmp_path):
         read_tokens(tmp_path / "short.bin")
 
 
+@pytest.mark.shared_data
 def test_split_is_stable_and_independent_of_input_order(corpus, built, tmp_path):
     out, manifest = built
     tok = Tokenizer.load(out / "tokenizer.json")
@@ -144,6 +147,7 @@ def test_split_is_stable_and_independent_of_input_order(corpus, built, tmp_path)
     assert res.tokens == next(s for s in manifest["sources"] if s["name"] == "web")["tokens"]
 
 
+@pytest.mark.shared_data
 def test_rerun_is_a_noop_and_a_fresh_build_is_byte_identical(corpus, built, tmp_path):
     out, manifest = built
     before = _hashes(out)
@@ -158,6 +162,7 @@ def test_rerun_is_a_noop_and_a_fresh_build_is_byte_identical(corpus, built, tmp_
     assert _hashes(tmp_path) == before
 
 
+@pytest.mark.shared_data
 def test_manifest_checksums_verify(built, tmp_path):
     out, manifest = built
     assert verify_manifest(out / "manifest.json") == []
@@ -211,6 +216,7 @@ def test_tokenizer_training_is_deterministic_and_round_trips(tmp_path):
         assert a.decode(a.encode_batch([t])[0]) == t
 
 
+@pytest.mark.shared_data
 def test_cli_build_and_inspect(corpus, tmp_path, capsys):
     out = tmp_path / "out"
     rc = shards_main(["shards", "build", "--preset", "tiny", "--vocab-size", "1024",
@@ -227,6 +233,7 @@ def test_cli_build_and_inspect(corpus, tmp_path, capsys):
 
 # --------------------------------------------------------------------------- encoders
 
+@pytest.mark.shared_data
 def test_tiktoken_fast_path_gives_the_hf_ids_on_real_text(corpus, built):
     out, manifest = built
     tok = Tokenizer.load(out / "tokenizer.json")
@@ -239,6 +246,7 @@ def test_tiktoken_fast_path_gives_the_hf_ids_on_real_text(corpus, built):
     assert mismatched == []
 
 
+@pytest.mark.shared_data
 def test_shards_identical_with_either_encoder(corpus, built, tmp_path, monkeypatch):
     out, _ = built
     monkeypatch.setenv("CURATE_TOKENIZER_BACKEND", "hf")
@@ -262,6 +270,7 @@ def test_merges_out_of_rank_order_keep_the_hf_encoder():
     assert tok.backend == "tiktoken" and edited.backend == "hf"
 
 
+@pytest.mark.shared_data
 def test_gpt2_format_files_load_as_the_same_bpe(built, tmp_path):
     """GPT-2 ships its BPE as encoder.json + vocab.bpe; written in that format, ours loads back equal."""
     out, _ = built
@@ -284,6 +293,9 @@ def test_gpt2_format_files_load_as_the_same_bpe(built, tmp_path):
 
 # --------------------------------------------------------------------------- Beam
 
+@pytest.mark.shared_data
+@pytest.mark.beam
+@pytest.mark.slow
 def test_beam_job_writes_the_same_shards_as_one_machine(corpus, tmp_path):
     """Several input files per source and shards small enough to roll over across them."""
     import apache_beam as beam

@@ -12,12 +12,14 @@ import json
 
 import pytest
 
-beam = pytest.importorskip("apache_beam")
+from tests.common import require, shared
+
+pytestmark = pytest.mark.beam
+beam = require("apache_beam")
 
 from apache_beam.io.localfilesystem import LocalFileSystem  # noqa: E402
 
-from curate.core.document import Document, read_documents, write_documents
-from tests.conftest import shared  # noqa: E402
+from curate.core.document import Document, read_documents, write_documents  # noqa: E402
 
 PREFIX = "lfs://"
 
@@ -106,6 +108,8 @@ def test_local_copy_and_expand_on_a_remote_scheme(tmp_path):
         expand([f"{PREFIX}{tmp_path}/*.nothing"])
 
 
+@pytest.mark.shared_data
+@pytest.mark.slow
 def test_dedup_and_decontam_jobs_read_and_write_through_filesystems(tmp_path):
     from apache_beam.options.pipeline_options import PipelineOptions
 

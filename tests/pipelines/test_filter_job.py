@@ -16,9 +16,11 @@ from pathlib import Path
 import pytest
 
 from tests.ccmirror import MirrorServer, build_mirror
-from tests.conftest import REPO, SAMPLE, shared
+from tests.common import REPO, SAMPLE, require, shared
 
-pytest.importorskip("apache_beam")
+# every test here runs on the real crawl files and needs Beam
+pytestmark = [pytest.mark.shared_data, pytest.mark.beam]
+require("apache_beam")
 
 from pipelines.filter import run  # noqa: E402
 
@@ -46,6 +48,7 @@ def mirror(tmp_path_factory):
     return build_mirror(tmp_path_factory.mktemp("cc"))
 
 
+@pytest.mark.slow
 def test_make_filter_prefix_crawl_against_mirror(mirror, tmp_path):
     """`make filter CRAWL=<prefix> CC_BASE=http://127.0.0.1:PORT` end to end, two crawls."""
     out = tmp_path / "out"
@@ -72,6 +75,7 @@ def test_make_filter_prefix_crawl_against_mirror(mirror, tmp_path):
     assert "read:records" in r.stderr
 
 
+@pytest.mark.slow
 def test_faults_are_recovered_and_unrecoverable_file_is_reported(mirror, tmp_path):
     args = ["--crawl", "CC-MAIN-20", "--backoff", "0.01", "--retries", "4", *QUIET]
     # one server for all runs: documents and errors name the URL they came from
@@ -116,6 +120,7 @@ def _inputs() -> list[str]:
     return sorted(str(p) for p in warc.iterdir() if p.name.endswith((".warc.gz", ".arc", ".warc")))
 
 
+@pytest.mark.slow
 def test_sigkill_and_rerun_gives_identical_output(tmp_path):
     inputs = _inputs()
     ref = tmp_path / "ref"
@@ -167,6 +172,7 @@ def quality_model(tmp_path_factory):
     return str(path)
 
 
+@pytest.mark.slow
 def test_same_documents_on_three_runners(tmp_path, quality_model):
     """In-process, multi-process and portable runs keep the same documents,
     the quality stage's Pareto draws included."""
@@ -258,6 +264,7 @@ def test_dataflow_graph_builds_and_every_dofn_pickles(tmp_path):
     assert clone.counts["k"]["kept"] == 1
 
 
+@pytest.mark.slow
 def test_unknown_crawl_is_a_clear_error(mirror, tmp_path):
     with MirrorServer(mirror["root"]) as server:
         r = subprocess.run([sys.executable, "-m", "pipelines.filter", "--crawl", "CC-MAIN-2020-35",

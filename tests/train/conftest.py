@@ -14,9 +14,7 @@ import pytest
 
 from curate.core.document import write_documents
 from curate.mixture.build import MixtureConfig, SourceConfig, build
-from tests.conftest import books_and_news
-
-WEIGHTS = {"books": 0.4, "web": 0.6}
+from tests.common import WEIGHTS, books_and_news
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from curate.core.document import read_documents
 from curate.mixture.build import MANIFEST_FORMAT, MANIFEST_VERSION, load_manifest
 from curate.mixture.shards import ShardFile, ShardWriter
 from curate.mixture.tokenizer import EOT, Tokenizer
-from tests.train.conftest import WEIGHTS
+from tests.common import WEIGHTS
 from train.data import MixtureLoader, TokenStream, WindowPermutation, val_batches
 
 BASE = 20_000  # token ids of source s are s*BASE + position: every token says where it came from
@@ -143,6 +143,7 @@ def test_permutation_is_a_bijection_for_awkward_sizes():
     assert WindowPermutation(100, 1)(np.arange(100)).tolist() != WindowPermutation(100, 2)(np.arange(100)).tolist()
 
 
+@pytest.mark.shared_data
 def test_deterministic_and_seeded(tiny_manifest):
     a = MixtureLoader(tiny_manifest, seq_len=32, batch_size=4, seed=1)
     b = MixtureLoader(tiny_manifest, seq_len=32, batch_size=4, seed=1)
@@ -154,6 +155,7 @@ def test_deterministic_and_seeded(tiny_manifest):
     assert not all(torch.equal(p, q) for p, q in zip(xa, xc))
 
 
+@pytest.mark.shared_data
 def test_resume_is_exact_through_a_weights_only_checkpoint(tiny_manifest):
     a = MixtureLoader(tiny_manifest, seq_len=32, batch_size=3, seed=5)
     for _ in range(7):
@@ -170,6 +172,7 @@ def test_resume_is_exact_through_a_weights_only_checkpoint(tiny_manifest):
     assert a.report() == b.report()
 
 
+@pytest.mark.shared_data
 def test_resume_refuses_another_layout(tiny_manifest):
     state = MixtureLoader(tiny_manifest, seq_len=32, batch_size=3).state_dict()
     with pytest.raises(ValueError, match="seq_len"):
@@ -209,6 +212,7 @@ def test_resume_with_another_world_size_continues_the_stream(three):
     assert torch.equal(torch.cat([h.next_batch()[0] for h in halves]), x)
 
 
+@pytest.mark.shared_data
 def test_windows_decode_to_real_text_of_their_source(tiny_manifest):
     manifest = load_manifest(tiny_manifest)
     tok = Tokenizer.load(tiny_manifest.parent / manifest["tokenizer"]["path"])
@@ -225,6 +229,7 @@ def test_windows_decode_to_real_text_of_their_source(tiny_manifest):
         loader.next_batch()
 
 
+@pytest.mark.shared_data
 def test_upcoming_matches_what_next_batch_returns(tiny_manifest):
     loader = MixtureLoader(tiny_manifest, seq_len=16, batch_size=5)
     plan = loader.upcoming()
@@ -233,6 +238,7 @@ def test_upcoming_matches_what_next_batch_returns(tiny_manifest):
     assert torch.equal(rows[:, :-1], x) and torch.equal(rows[:, 1:], y)
 
 
+@pytest.mark.shared_data
 def test_shards_are_memory_mapped_not_read(tiny_manifest, monkeypatch):
     # reading a shard whole (np.fromfile / file.read) would show up here
     monkeypatch.setattr(np, "fromfile", lambda *a, **k: pytest.fail("np.fromfile used"))
@@ -271,6 +277,7 @@ def test_val_batches_of_a_source_without_validation_tokens_is_empty(three):
     assert list(val_batches(three, "c", seq_len=8, batch_size=4)) == []
 
 
+@pytest.mark.shared_data
 def test_val_batches_on_the_real_fixture(tiny_manifest):
     for name in WEIGHTS:
         batches = list(val_batches(tiny_manifest, name, seq_len=64, batch_size=8, max_batches=3))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from types import SimpleNamespace
@@ -13,8 +14,7 @@ import torch.nn.functional as F
 
 from curate.mixture.build import load_manifest
 from curate.mixture.tokenizer import Tokenizer
-from tests.conftest import shared
-from tests.train.conftest import WEIGHTS
+from tests.common import WEIGHTS, shared
 from train.data import TokenStream
 from train.eval import (
     encode_pairs,
@@ -139,6 +139,7 @@ def test_batched_scoring_equals_one_item_at_a_time():
     assert together[0][0] == pytest.approx(direct, abs=1e-4)
 
 
+@pytest.mark.shared_data
 def test_target_keeps_its_leading_space(tok):
     (ctx, cont), = encode_pairs(tok, [("He looked at the old map and then at", " Helen")])
     assert tok.decode(cont) == " Helen"
@@ -173,6 +174,7 @@ def test_shots_are_deterministic_and_exclude_the_item():
     assert sorted(pick_shots(4, 2, 10, seed=0, task="x")) == [0, 1, 3]  # capped at n - 1
 
 
+@pytest.mark.shared_data
 def test_lambada_on_real_items_with_the_real_model(tok):
     texts = [json.loads(line)["text"] for line in
              shared("eval", "lambada_openai_test.part1.jsonl").read_text().splitlines()[:12]]
@@ -225,6 +227,7 @@ def test_gsm8k_generation_stops_and_is_scored():
     assert greedy_until(q, CharTokenizer(), [enc(["A:"])[0].tolist()], 50) == [""]
 
 
+@pytest.mark.slow
 def test_batched_generation_equals_one_prompt_at_a_time():
     model = small_gpt(block_size=32)
     rng = np.random.default_rng(1)
@@ -250,6 +253,8 @@ def test_batched_generation_equals_one_prompt_at_a_time():
 
 # --------------------------------------------------------------------------- validation loss
 
+@pytest.mark.shared_data
+@pytest.mark.slow
 def test_validation_loss_equals_a_direct_computation(tiny_manifest):
     model = small_gpt(block_size=32)
     got = validation_loss(model, tiny_manifest, seq_len=32, batch_size=16, max_batches=4)
@@ -270,6 +275,7 @@ def test_validation_loss_equals_a_direct_computation(tiny_manifest):
     assert got["overall"]["loss"] == pytest.approx(total / got["overall"]["tokens"])
 
 
+@pytest.mark.shared_data
 def test_a_source_without_validation_tokens_is_skipped(tiny_manifest):
     manifest = load_manifest(tiny_manifest)
     manifest["sources"][0]["files"]["val"] = []
@@ -282,8 +288,24 @@ def test_a_source_without_validation_tokens_is_skipped(tiny_manifest):
     assert "skipped" in format_results({"val": got})
 
 
+@pytest.mark.shared_data
+def test_validation_loss_scored_as_the_trainer_scores_it(tiny_manifest):
+    # The trainer passes its autocast: each batch is then scored by the model's own training
+    # loss. Same figure to float32 rounding, only the sources asked for, mode handed back.
+    model = small_gpt(block_size=32).train()
+    plain = validation_loss(model, tiny_manifest, seq_len=32, batch_size=16, max_batches=4)
+    first = next(iter(WEIGHTS))
+    as_trained = validation_loss(model, tiny_manifest, seq_len=32, batch_size=16, max_batches=4,
+                                 sources=[first], autocast=contextlib.nullcontext)
+    assert list(as_trained["sources"]) == [first]
+    assert as_trained["sources"][first]["tokens"] == plain["sources"][first]["tokens"]
+    assert as_trained["sources"][first]["loss"] == pytest.approx(plain["sources"][first]["loss"], rel=1e-6)
+    assert model.training
+
+
 # --------------------------------------------------------------------------- samples and the CLI
 
+@pytest.mark.shared_data
 def test_samples_are_seeded(tok):
     model = small_gpt(32)
     a = sample_texts(model, tok, ["The", ""], max_new_tokens=8, seed=1)
@@ -292,6 +314,7 @@ def test_samples_are_seeded(tok):
     assert a == b and a != c and a[0]["prompt"] == "The"
 
 
+@pytest.mark.shared_data
 def test_evaluate_records_missing_inputs_as_skipped(tok, tmp_path):
     got = evaluate(small_gpt(32), tok, None, tmp_path / "nope.jsonl", None, log=None)
     assert got["val"] == {"skipped": "no file given"}
@@ -302,6 +325,7 @@ def test_evaluate_records_missing_inputs_as_skipped(tok, tmp_path):
     assert "skipped: limit 0" in format_results(got)
 
 
+@pytest.mark.shared_data
 def test_cli_writes_eval_json_and_samples(tiny_manifest, tmp_path, capsys):
     from train.checkpoint import FORMAT, save_checkpoint
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import REPO
+from tests.common import REPO
 from train.checkpoint import load_checkpoint, load_model, save_checkpoint
 from train.config import ConfigError, TrainConfig, apply_overrides
 from train.model import GPT, GPTConfig
@@ -89,6 +89,7 @@ def test_overrides_are_typed_and_unknown_keys_rejected():
         TrainConfig.from_preset("gigantic")
 
 
+@pytest.mark.shared_data
 def test_cli_errors_are_one_line(tiny_manifest, tmp_path, capsys):  # noqa: F811
     assert main(["--manifest", str(tiny_manifest), "--out", str(tmp_path), "--lr_peak=1"]) == 2
     assert "train: error: unknown option --lr_peak" in capsys.readouterr().err
@@ -114,6 +115,8 @@ def test_checkpoint_is_atomic_and_loads_weights_only(tmp_path):
     assert load_checkpoint(path)["step"] == 1 and sorted(p.name for p in tmp_path.iterdir()) == ["c.pt", "evil.pt"]
 
 
+@pytest.mark.shared_data
+@pytest.mark.slow
 def test_short_run_learns_and_writes_its_outputs(tiny_manifest, tmp_path, capsys):  # noqa: F811
     out = tmp_path / "run"
     assert run(tiny_manifest, out, "--max_steps=40", "--lr=3e-3", "--warmup_steps=5", "--eval_interval=20") == 0
@@ -144,6 +147,8 @@ def test_short_run_learns_and_writes_its_outputs(tiny_manifest, tmp_path, capsys
     assert "already holds a run" in capsys.readouterr().err
 
 
+@pytest.mark.shared_data
+@pytest.mark.slow
 def test_resume_continues_bit_for_bit(tiny_manifest, tmp_path):  # noqa: F811
     # dropout on, so the generator states have to come back too
     common = ["--lr_decay_steps=8", "--warmup_steps=2", "--model.dropout=0.1", "--ckpt_interval=0",
@@ -168,6 +173,8 @@ def test_resume_continues_bit_for_bit(tiny_manifest, tmp_path):  # noqa: F811
                            a["model"]["transformer.wpe.weight"])
 
 
+@pytest.mark.shared_data
+@pytest.mark.slow
 def test_batch_ramp_grows_the_batch_and_resumes_exactly(tiny_manifest, tmp_path, capsys):  # noqa: F811
     # micro-batch 4 x 64 = 256 tokens; full batch 2048 (8 micro-batches), grown from
     # 512 over the first 4096 tokens; max_steps=4 full batches = 8192 tokens
@@ -200,6 +207,8 @@ def test_batch_ramp_grows_the_batch_and_resumes_exactly(tiny_manifest, tmp_path,
     assert "batch_ramp_tokens needs batch_tokens" in capsys.readouterr().err
 
 
+@pytest.mark.shared_data
+@pytest.mark.slow
 def test_ddp_two_processes_match_one(tiny_manifest, tmp_path):  # noqa: F811
     """2 gloo ranks x 4 sequences x 2 micro-batches == 1 process x 4 sequences x 4 micro-batches."""
     # Adam's first updates are +-lr for any non-zero gradient, so a gradient that is

@@ -175,6 +175,7 @@ def test_generate_greedy_topk_and_stop_token():
     assert model.generate(torch.zeros(1, 70, dtype=torch.long), 2, temperature=0).shape == (1, 72)
 
 
+@pytest.mark.slow
 def test_kv_cache_gives_the_same_hidden_states_and_generations():
     torch.manual_seed(5)
     cfg = small()

@@ -1,0 +1,213 @@
+"""What every Beam job shares: counters, reading and writing documents, the runner, the command.
+
+- :data:`NAMESPACE` and :class:`BeamCounters`: a :class:`curate.core.counters.Counters`
+  whose increments also go to Beam Metrics; a DoFn passes one to the library
+  functions it calls, as a test passes a plain ``Counters``.
+- :class:`ReadDocsFn`: a documents file (local or gs://) -> its Documents.
+- :class:`ByShard`, :func:`put_documents`, :func:`auto_shards`: documents out as
+  ``part-NNNNN.parquet`` shards, the same files on every rerun and runner.
+- :func:`add_runner_args`, :func:`pipeline_options`, :func:`make_pipeline`: which runner and
+  what it needs (``--runner DirectRunner|DataflowRunner|PortableRunner``, ``--workers N``,
+  ``--project --region --temp`` for Dataflow, ``--job-endpoint host:port`` for a portable
+  job server). Options a job does not know go to Beam unchanged, so any runner
+  flag (``--max_num_workers``, ``--machine_type``, ...) works too.
+- :func:`job_parser` and :func:`run_main`: a job's command line and its exit
+  status (expected errors are one line on stderr, exit status 2, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+import operator
+import os
+import sys
+import tempfile
+import zlib
+from pathlib import Path
+from typing import Callable, Iterable
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from curate.core.counters import Counters
+from curate.core.document import Document, DocumentFormatError, DocumentWriter, read_documents
+from curate.ingest.sources import SourceError
+from pipelines.fileio import local_copy, put
+
+NAMESPACE = "curate"
+
+
+# --------------------------------------------------------------------------- counters
+
+@functools.lru_cache(maxsize=None)
+def _metric(name: str):
+    # a Metrics counter finds the running bundle's container on every inc, so
+    # one object per name serves every bundle and thread
+    return Metrics.counter(NAMESPACE, name)
+
+
+def metric(name: str, n: int = 1) -> None:
+    """Add ``n`` to the Beam Metrics counter ``name`` (for counts no stats file holds)."""
+    _metric(name).inc(n)
+
+
+class BeamCounters(Counters):
+    """:class:`Counters` whose every increment also goes to ``Metrics.counter(NAMESPACE, name)``:
+    the job writes the totals it reads back to its stats files, the runner's UI
+    shows them live. Outside a running pipeline the Metrics side does nothing.
+
+    >>> c = BeamCounters(); c.inc("kept"); c.update({"dropped:short": 2})
+    >>> c.as_dict()
+    {'dropped:short': 2, 'kept': 1}
+    """
+
+    def inc(self, name: str, n: int = 1) -> None:
+        super().inc(name, n)
+        metric(name, n)
+
+
+# --------------------------------------------------------------------------- documents in
+
+class ReadDocsFn(beam.DoFn):
+    """A documents file -> its Documents; bad lines are counted and skipped, and an
+    unreadable file is counted and named on stderr while its readable part is kept.
+    ``job`` names the counters (``<job>:input_errors``, ``<job>:files_failed``)."""
+
+    def __init__(self, job: str):
+        self.job = job
+
+    def process(self, path: str):
+        errors: list = []
+        try:
+            with local_copy(path) as local:
+                yield from read_documents(local, errors=errors)
+        except (DocumentFormatError, OSError) as exc:
+            metric(f"{self.job}:files_failed")
+            say_error(f"pipelines.{self.job}", exc)
+        metric(f"{self.job}:input_errors", len(errors))
+
+
+# --------------------------------------------------------------------------- documents out
+
+# one output shard per this much input: a worker holds one shard's documents
+SHARD_INPUT_BYTES = 256 << 20
+
+
+def auto_shards(paths: list[str]) -> int:
+    """Output shards for these inputs (local or any Beam filesystem): one per 256 MB."""
+    total = sum(m.size_in_bytes for r in FileSystems.match(paths) for m in r.metadata_list) if paths else 0
+    return max(1, -(-total // SHARD_INPUT_BYTES))
+
+
+def shard_name(shard: int) -> str:
+    """>>> shard_name(3)
+    'part-00003.parquet'
+    """
+    return f"part-{shard:05d}.parquet"
+
+
+def _with_shard(doc: Document, shards: int) -> tuple[int, Document]:
+    # a hash of the id, not of run order: a rerun writes each document to the same shard
+    return zlib.crc32(doc.id.encode()) % shards, doc
+
+
+def _sorted_by_id(shard: int, docs: Iterable[Document]) -> tuple[int, list[Document]]:
+    return shard, sorted(docs, key=operator.attrgetter("id"))
+
+
+@beam.ptransform_fn
+def ByShard(docs, shards: int):
+    """Documents -> ``(shard, documents sorted by id)`` for ``shards`` shards, chosen by id."""
+    return (docs
+            | "Shard" >> beam.Map(_with_shard, shards)
+            | "Group" >> beam.GroupByKey()
+            | "SortById" >> beam.MapTuple(_sorted_by_id))
+
+
+def put_documents(dest: str, docs: Iterable[Document]) -> None:
+    """Documents as one Parquet file at ``dest`` (local or gs://): built on the worker's
+    disk, since Parquet wants a seekable file, then put there with temp+rename."""
+    with tempfile.TemporaryDirectory() as tmp:
+        local = os.path.join(tmp, "part.parquet")
+        with DocumentWriter(local) as w:
+            for d in docs:
+                w.write(d)
+        put(dest, Path(local).read_bytes())
+
+
+# --------------------------------------------------------------------------- runner
+
+def add_runner_args(ap: argparse.ArgumentParser, workers: int | None = None) -> None:
+    """Add the runner option group; ``workers`` is the DirectRunner default (all cores)."""
+    run = ap.add_argument_group("runner")
+    run.add_argument("--runner", default="DirectRunner", help="DirectRunner, DataflowRunner, PortableRunner, ...")
+    run.add_argument("--workers", type=int, default=workers or os.cpu_count() or 1,
+                     help="DirectRunner processes (1: in this process)")
+    run.add_argument("--project", help="Dataflow: GCP project")
+    run.add_argument("--region", help="Dataflow: region")
+    run.add_argument("--temp", help="Dataflow: temp/staging location (gs://...)")
+    run.add_argument("--job-endpoint", help="PortableRunner: job service (host:port), e.g. a Flink/Spark job server")
+
+
+def pipeline_options(args, beam_args: list[str]) -> PipelineOptions:
+    """PipelineOptions for the runner the arguments name, plus Beam's own flags.
+
+    >>> ap = argparse.ArgumentParser(); add_runner_args(ap, workers=2)
+    >>> pipeline_options(ap.parse_args([]), []).get_all_options()["direct_num_workers"]
+    2
+    """
+    opts = ["--runner", args.runner]
+    if args.runner in ("DirectRunner", "direct"):
+        if args.workers > 1:
+            opts += [f"--direct_num_workers={args.workers}", "--direct_running_mode=multi_processing"]
+        else:
+            opts += ["--direct_running_mode=in_memory"]
+    elif args.runner == "DataflowRunner":
+        for flag, value in (("--project", args.project), ("--region", args.region), ("--temp_location", args.temp)):
+            if value:
+                opts += [flag, value]
+    elif args.runner == "PortableRunner":
+        if not args.job_endpoint:
+            raise SourceError("PortableRunner needs --job-endpoint host:port")
+        opts += ["--job_endpoint", args.job_endpoint, "--environment_type", "LOOPBACK"]
+    return PipelineOptions(opts + beam_args)
+
+
+def make_pipeline(args, beam_args: list[str], test_pipeline: beam.Pipeline | None = None) -> beam.Pipeline:
+    """The pipeline a job runs on: ``test_pipeline`` when a test injects one, else one for
+    the runner :func:`add_runner_args`' options name."""
+    return test_pipeline or beam.Pipeline(options=pipeline_options(args, beam_args))
+
+
+# --------------------------------------------------------------------------- the command
+
+def job_parser(prog: str, doc: str) -> argparse.ArgumentParser:
+    """A job's parser, described by the first paragraph of its module docstring."""
+    return argparse.ArgumentParser(prog=prog, description=doc.split("\n\n")[0])
+
+
+def say_error(prog: str, message) -> None:
+    print(f"{prog}: error: {message}", file=sys.stderr)
+
+
+def run_main(prog: str, run: Callable, argv: list[str] | None = None,
+             errors: tuple[type[BaseException], ...] = (SourceError,),
+             status: Callable[[object], int] = lambda result: 0) -> int:
+    """A job's ``main``: ``run(argv)``, then ``status(result)`` as the exit status.
+
+    An expected error (one of ``errors``: bad input, settings or location) is
+    one line on stderr naming the job, and exit status 2.
+    """
+    # Beam's worker processes log every option they discard at WARNING; keep
+    # the terminal for our progress lines and errors.
+    logging.getLogger("apache_beam").setLevel(logging.ERROR)
+    try:
+        result = run(argv)
+    except errors as exc:
+        say_error(prog, exc)
+        return 2
+    return status(result)
