@@ -57,11 +57,7 @@ def load_model(path: str | os.PathLike, device="cpu") -> tuple[GPT, dict]:
 
     The dict is the TrainConfig saved with the run plus ``step``: among others
     ``manifest`` (absolute path of the shards the run trained on) and ``model``
-    (the GPTConfig as a dict).
-
-    >>> model, run = load_model("out/sample/train/ckpt.pt")  # doctest: +SKIP
-    >>> run["step"], run["model"]["n_layer"]  # doctest: +SKIP
-    (600, 4)
+    (the GPTConfig as a dict). ``python -m train.eval --checkpoint RUN/ckpt.pt`` is its main user.
     """
     ckpt = load_checkpoint(path, map_location=device)
     if ckpt.get("format") != FORMAT:

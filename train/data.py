@@ -33,10 +33,24 @@ with a positive weight but fewer than ``seq_len + 1`` train tokens is an error
 that names it (wrapping a tiny source around itself would repeat it many times
 within a single sequence and hide a mixture mistake).
 
->>> loader = MixtureLoader("out/sample/shards/manifest.json", seq_len=64, batch_size=4)  # doctest: +SKIP
->>> x, y = loader.next_batch()  # doctest: +SKIP
->>> x.shape, bool((x[:, 1:] == y[:, :-1]).all())  # doctest: +SKIP
-(torch.Size([4, 64]), True)
+A one-source mixture built in a temporary folder (about a second):
+
+>>> import tempfile
+>>> from curate.core.document import Document, write_documents
+>>> from curate.mixture.build import MixtureConfig, SourceConfig, build
+>>> d = tempfile.mkdtemp()
+>>> write_documents(f"{d}/books.jsonl", [Document(id=f"b{i}", text=f"Chapter {i}. It was a dark and "
+...                 "stormy night; the rain fell in torrents. " * 20) for i in range(40)])
+40
+>>> config = MixtureConfig(sources=[SourceConfig("books", [f"{d}/books.jsonl"], 1.0)],
+...                        tokenizer=MixtureConfig.preset("tiny").tokenizer, val_fraction=0.1)
+>>> _ = build(config, f"{d}/shards", log=lambda message: None)
+>>> loader = MixtureLoader(f"{d}/shards/manifest.json", seq_len=64, batch_size=4)
+>>> x, y = loader.next_batch()
+>>> tuple(x.shape), bool((x[:, 1:] == y[:, :-1]).all())  # y is x shifted by one token
+((4, 64), True)
+>>> sum(len(y) for _, y in val_batches(f"{d}/shards/manifest.json", "books", seq_len=64, batch_size=8)) > 0
+True
 """
 
 from __future__ import annotations
@@ -176,10 +190,7 @@ class MixtureLoader:
     ``seed`` keys the per-epoch shuffles; ``rank``/``world_size`` pick this
     process's slice of the global stream. ``state_dict()`` is plain ints and
     strings, so it can live in a checkpoint read with ``weights_only=True``.
-
-    >>> loader = MixtureLoader(manifest, seq_len=128, batch_size=8)  # doctest: +SKIP
-    >>> x, y = loader.next_batch()  # doctest: +SKIP
-    >>> print(loader.format_report())  # doctest: +SKIP
+    The module docstring has a runnable example.
     """
 
     def __init__(self, manifest_path: str | os.PathLike, seq_len: int, batch_size: int,
@@ -382,8 +393,6 @@ def val_batches(manifest_path: str | os.PathLike, source: str, seq_len: int, bat
     once. The tokens left over after the last full window come as one final
     shorter batch of shape (1, rest), so a validation split smaller than one
     window is still measured. A source without validation tokens yields nothing.
-
-    >>> batches = list(val_batches(manifest, "books", seq_len=64, batch_size=8))  # doctest: +SKIP
     """
     stream = TokenStream.open(manifest_path, source, "val")
     if len(stream) < 2:
