@@ -59,8 +59,8 @@ def cmd_decontaminate(args: argparse.Namespace) -> int:
 def add_decontaminate_parser(sub) -> argparse.ArgumentParser:
     """Add ``decontaminate`` to an argparse subparsers object."""
     p = sub.add_parser("decontaminate", help="remove benchmark 13-gram overlaps (GPT-3 Appendix C)")
-    p.add_argument("--benchmark", required=True, nargs="+", help="benchmark JSONL files (every string field is used)")
-    p.add_argument("-i", "--input", required=True, nargs="+", help="documents files")
+    p.add_argument("--benchmark", required=True, action="extend", nargs="+", help="benchmark JSONL files (every string field is used)")
+    p.add_argument("-i", "--input", required=True, action="extend", nargs="+", help="documents files")
     p.add_argument("-o", "--output", required=True, help="cleaned documents (dropped ones omitted)")
     p.add_argument("--report", help="per-benchmark report JSON (documents touched, characters, n-grams)")
     p.add_argument("-q", "--quiet", action="store_true")

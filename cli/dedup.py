@@ -76,11 +76,11 @@ def cmd_dedup(args: argparse.Namespace) -> int:
 def add_dedup_parser(sub) -> argparse.ArgumentParser:
     """Add ``dedup`` to an argparse subparsers object."""
     p = sub.add_parser("dedup", help="URL, exact and MinHash LSH near-duplicate removal")
-    p.add_argument("-i", "--input", required=True, nargs="+", help="documents files (.parquet/.jsonl/.jsonl.gz)")
+    p.add_argument("-i", "--input", required=True, action="extend", nargs="+", help="documents files (.parquet/.jsonl/.jsonl.gz)")
     p.add_argument("-o", "--output", required=True,
                    help="every input document with metadata.cluster and metadata.duplicate")
     p.add_argument("--kept", help="also write the kept (non-duplicate) documents here")
-    p.add_argument("--against", nargs="+", help="reference documents: input near-duplicating them is removed")
+    p.add_argument("--against", action="extend", nargs="+", help="reference documents: input near-duplicating them is removed")
     add_dedup_arguments(p)
     p.add_argument("--pairs", help="write the verified pairs (JSONL) here")
     p.add_argument("-q", "--quiet", action="store_true")

@@ -48,7 +48,7 @@ def cmd_filter(args: argparse.Namespace) -> int:
 def add_filter_parser(sub) -> argparse.ArgumentParser:
     """Add ``filter`` to an argparse subparsers object."""
     f = sub.add_parser("filter", help="language id + heuristic filters")
-    f.add_argument("-i", "--input", required=True, nargs="+", help="documents files")
+    f.add_argument("-i", "--input", required=True, action="extend", nargs="+", help="documents files")
     f.add_argument("-o", "--output", required=True, help="kept documents (.parquet/.jsonl/.jsonl.gz)")
     f.add_argument("--preset", default="gpt3",
                    help="filter preset: gpt3 (default) or filters:<all|c4|gopher|fineweb|none> (one heuristic set)")

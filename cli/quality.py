@@ -118,11 +118,11 @@ def add_quality_parser(sub) -> argparse.ArgumentParser:
     qs = q.add_subparsers(dest="quality_command", required=True)
 
     t = qs.add_parser("train", help="train a model on reference (positive) vs raw crawl (negative) documents")
-    t.add_argument("--positive", nargs="+", required=True, help="reference documents ([NAME=]PATH: JSONL/Parquet)")
-    t.add_argument("--negative", nargs="+", required=True,
+    t.add_argument("--positive", action="extend", nargs="+", required=True, help="reference documents ([NAME=]PATH: JSONL/Parquet)")
+    t.add_argument("--negative", action="extend", nargs="+", required=True,
                    help="raw crawl documents ([NAME=]PATH: JSONL/Parquet, or WARC/ARC read unfiltered)")
-    t.add_argument("--eval-positive", nargs="*", default=[], help="unseen reference files, evaluation only")
-    t.add_argument("--eval-negative", nargs="*", default=[], help="unseen crawl files, evaluation only")
+    t.add_argument("--eval-positive", action="extend", nargs="*", default=[], help="unseen reference files, evaluation only")
+    t.add_argument("--eval-negative", action="extend", nargs="*", default=[], help="unseen crawl files, evaluation only")
     t.add_argument("--out", required=True, help="model directory (card.json, weights, report/)")
     t.add_argument("--kind", default="lr", choices=["lr", "fasttext"], help="lr (GPT-3, default) or fasttext")
     t.add_argument("--preset", default="gpt3", choices=sorted(PRESETS),
@@ -144,8 +144,8 @@ def add_quality_parser(sub) -> argparse.ArgumentParser:
 
     e = qs.add_parser("evaluate", help="metrics (and a report with plots) of a model on labelled documents")
     e.add_argument("--model", required=True)
-    e.add_argument("--positive", nargs="+", required=True)
-    e.add_argument("--negative", nargs="+", required=True)
+    e.add_argument("--positive", action="extend", nargs="+", required=True)
+    e.add_argument("--negative", action="extend", nargs="+", required=True)
     e.add_argument("--report", help="write report.md/json and PNGs here")
     e.add_argument("--alpha", type=float, help="Pareto alpha (default: the model's)")
     e.add_argument("--min-chars", type=int, default=200)

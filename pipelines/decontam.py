@@ -137,8 +137,8 @@ def build(p: beam.Pipeline, inputs: list[str], dec: Decontaminator, out: str, sh
 
 def _parser():
     ap = job_parser("pipelines.decontam", __doc__)
-    ap.add_argument("--benchmark", nargs="+", required=True, help="benchmark JSONL files")
-    ap.add_argument("--input", nargs="+", required=True, help="documents files or globs")
+    ap.add_argument("--benchmark", action="extend", nargs="+", required=True, help="benchmark JSONL files")
+    ap.add_argument("--input", action="extend", nargs="+", required=True, help="documents files or globs")
     ap.add_argument("--out", required=True, help="output directory (local or gs://)")
     ap.add_argument("--shards", type=int, default=0, help="output Parquet shards (default: one per 256 MB of input)")
     ap.add_argument("--top", type=int, default=50, help="colliding n-grams listed per benchmark")

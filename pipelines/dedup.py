@@ -703,8 +703,8 @@ def build(p, inputs: list[str], against: list[str], out: str, cfg: DedupConfig, 
 
 def _parser():
     ap = job_parser("pipelines.dedup", __doc__)
-    ap.add_argument("--input", nargs="+", required=True, help="documents files or globs")
-    ap.add_argument("--against", nargs="*", default=[], help="reference documents files or globs")
+    ap.add_argument("--input", action="extend", nargs="+", required=True, help="documents files or globs")
+    ap.add_argument("--against", action="extend", nargs="*", default=[], help="reference documents files or globs")
     ap.add_argument("--out", required=True, help="output directory")
     add_dedup_arguments(ap, RULE_OPTIONS)
     ap.add_argument("--rounds", type=int, default=8, help="large-star/small-star rounds")

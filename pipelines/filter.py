@@ -241,7 +241,7 @@ def _parser() -> argparse.ArgumentParser:
     src.add_argument("--source-kind", default="warc", choices=["warc", "wet"], help="WARC (default) or WET files")
     src.add_argument("--cc-base", default=DEFAULT_BASE,
                      help="Common Crawl base: https URL (default data.commoncrawl.org), s3://commoncrawl/, or a mirror URL/dir")
-    src.add_argument("--input", nargs="*", default=[], help="local archive files or globs (instead of --crawl)")
+    src.add_argument("--input", action="extend", nargs="*", default=[], help="local archive files or globs (instead of --crawl)")
     src.add_argument("--seed", type=int, default=0, help="seed of the --files sample")
     job = ap.add_argument_group("job")
     job.add_argument("--out", help="output directory (local or gs://); default out/<crawl>/filter")
