@@ -17,6 +17,7 @@ always add up: ``read:records == docs + sum(skipped:*)``.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Iterator
 
@@ -30,6 +31,43 @@ from curate.ingest.http import parse_response
 HTML_TYPES = {"text/html", "application/xhtml+xml", "application/xml+xhtml", "text/xhtml"}
 # Records that carry no page to extract, skipped and counted by type.
 _NON_CONTENT = {"warcinfo", "request", "metadata", "continuation", "unknown"}
+# Counter names come from closed sets, never from the file: a damaged record can
+# put anything (a whole HTML page, once) where a type belongs. The WARC 1.1 record
+# types ("unknown": the header is missing) ...
+RECORD_TYPES = frozenset({"warcinfo", "response", "resource", "request", "metadata", "revisit",
+                          "conversion", "continuation", "unknown"})
+# ... and the non-HTML media types a crawl holds most; any other well-formed type is
+# counted under its top-level type (``image/other``), a malformed one as ``other``.
+COUNTED_MIME = frozenset({
+    "application/pdf", "application/json", "application/javascript", "application/xml", "application/rss+xml",
+    "application/atom+xml", "application/octet-stream", "application/zip", "application/msword",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document", "text/plain", "text/css",
+    "text/xml", "text/javascript", "text/csv", "image/jpeg", "image/png", "image/gif", "image/svg+xml",
+    "image/webp", "image/x-icon", "audio/mpeg", "video/mp4", "font/woff2"})
+MIME_TOP = frozenset({"application", "audio", "font", "image", "message", "model", "multipart", "text", "video"})
+_MIME_RE = re.compile(r"^([a-z]+)/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
+_RAW_CHARS = 80  # how much of an unexpected value goes into the error record
+
+
+def mime_counter(mime: str) -> tuple[str, bool]:
+    """(the counter's name for a skipped media type, whether the value is malformed).
+
+    >>> mime_counter("application/pdf"), mime_counter("image/avif"), mime_counter("<html><body>")
+    (('application/pdf', False), ('image/other', False), ('other', True))
+    """
+    if not mime:
+        return "none", False
+    if mime in COUNTED_MIME:
+        return mime, False
+    m = _MIME_RE.match(mime)
+    if m is None or m.group(1) not in MIME_TOP:
+        return "other", True
+    return f"{m.group(1)}/other", False
+
+
+def _shown(value: str) -> str:
+    """An unexpected value as it goes into an error record: cut short, repr-quoted."""
+    return repr(value[:_RAW_CHARS]) + (f" (+{len(value) - _RAW_CHARS} characters)" if len(value) > _RAW_CHARS else "")
 
 
 def _looks_html(body: bytes) -> bool:
@@ -59,6 +97,11 @@ def record_to_document(
         return None
     if rtype == "metadata" and "json" in rec.content_type.lower():
         counters.inc("skipped:wat")
+        return None
+    if rtype not in RECORD_TYPES:
+        counters.inc("skipped:record:other")
+        counters.inc("read:errors")
+        report(ArchiveError(rec.file, rec.offset, f"unknown WARC-Type {_shown(rtype)}", rec.record_id))
         return None
     if rtype in _NON_CONTENT or rtype not in ("response", "resource", "conversion"):
         counters.inc(f"skipped:record:{rtype}")
@@ -105,7 +148,11 @@ def record_to_document(
             if mime in ("", "text/plain", "application/octet-stream", "unk", "unknown", "no-type", "text/html-sandboxed") and _looks_html(body):
                 mime = "text/html"
             else:
-                counters.inc(f"skipped:mime:{mime or 'none'}")
+                name, malformed = mime_counter(mime)
+                counters.inc(f"skipped:mime:{name}")
+                if malformed:
+                    counters.inc("read:errors")
+                    report(ArchiveError(rec.file, rec.offset, f"malformed Content-Type {_shown(mime)}", rec.record_id))
                 return None
         if not body.strip():
             counters.inc("skipped:empty_payload")

@@ -173,3 +173,44 @@ def test_extraction_failure_is_counted_and_recorded(monkeypatch):
     docs = list(read_archive(shared("warc", "cc-main-2020-34_resiliparse-warcfile.part1.warc.gz"), errs, c))
     assert c["skipped:extract_error"] == 1 and len(docs) == 10
     assert len(errs) == 1 and "extraction failed (RecursionError" in errs[0].reason and errs[0].offset == 12685
+
+
+# ------------------------------------------------------------------ counter names
+
+def _warc_record(n: int, rtype: str, payload: bytes) -> bytes:
+    head = (f"WARC/1.0\r\nWARC-Type: {rtype}\r\nWARC-Record-ID: <urn:uuid:00000000-0000-0000-0000-00000000000{n}>\r\n"
+            f"WARC-Target-URI: http://example.org/{n}\r\nWARC-Date: 2020-01-01T00:00:00Z\r\n"
+            f"Content-Type: application/http; msgtype=response\r\nContent-Length: {len(payload)}\r\n\r\n")
+    return head.encode() + payload + b"\r\n\r\n"
+
+
+def _http(content_type: str, body: str) -> bytes:
+    return f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\n\r\n{body}".encode()
+
+
+PAGE = "<html><body><p>" + "The river rose in the night and the village woke to water in the streets. " * 8 + "</p></body></html>"
+
+
+def test_counter_names_come_from_a_closed_set(tmp_path):
+    """Values from the file never become counter names: an unknown record type or a
+    malformed media type is counted as `other`, and its raw value, cut short, goes
+    to the errors with the file and offset; the pages around it are read."""
+    garbage = "<html><body>" + "a page swallowed into a header " * 200
+    data = (_warc_record(1, "response", _http("text/html", PAGE))
+            + _warc_record(2, garbage, _http("text/html", PAGE))
+            + _warc_record(3, "response", _http("<div>not a type</div>", PAGE.replace("<html>", "")))
+            + _warc_record(4, "response", _http("image/avif", "\x00binary"))
+            + _warc_record(5, "response", _http("text/html", PAGE)))
+    path = tmp_path / "names.warc"
+    path.write_bytes(data)
+    c, errors = Counters(), []
+    docs = list(read_archive(path, errors, c))
+    assert [d.url for d in docs] == ["http://example.org/1", "http://example.org/5"]
+    assert c["skipped:record:other"] == 1 and c["skipped:mime:other"] == 1 and c["skipped:mime:image/other"] == 1
+    assert all(len(name) < 40 for name in c.as_dict()), c.as_dict()
+    reasons = [e.reason for e in errors]
+    assert len(reasons) == 2, reasons
+    assert reasons[0].startswith("unknown WARC-Type '<html><body>a page") and "characters)" in reasons[0]
+    assert len(reasons[0]) < 200
+    assert reasons[1].startswith("malformed Content-Type '<div>not a type</div>'")
+    assert all(e.file == str(path) and e.offset > 0 for e in errors)
