@@ -34,7 +34,13 @@ from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from curate.core.counters import Counters
-from curate.core.document import Document, DocumentFormatError, DocumentWriter, read_documents
+from curate.core.document import (
+    Document,
+    DocumentFormatError,
+    DocumentWriter,
+    read_documents,
+)
+from curate.core.fields import SettingsError
 from curate.ingest.sources import SourceError
 from pipelines.fileio import local_copy, put
 
@@ -195,7 +201,7 @@ def say_error(prog: str, message) -> None:
 
 
 def run_main(prog: str, run: Callable, argv: list[str] | None = None,
-             errors: tuple[type[BaseException], ...] = (SourceError,),
+             errors: tuple[type[BaseException], ...] = (SourceError, SettingsError),
              status: Callable[[object], int] = lambda result: 0) -> int:
     """A job's ``main``: ``run(argv)``, then ``status(result)`` as the exit status.
 

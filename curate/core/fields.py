@@ -22,6 +22,12 @@ from __future__ import annotations
 from dataclasses import fields
 
 
+class SettingsError(ValueError):
+    """A setting a user gave cannot be used (an unknown preset, a threshold out of
+    range). Commands answer it with one line and exit status 2, never a traceback;
+    it is a ValueError, so library callers that catch that still do."""
+
+
 def check_fields(cls, d: dict, what: str = "fields", error: type[Exception] = ValueError) -> None:
     """Raise ``error`` naming the keys of ``d`` that are not fields of the dataclass ``cls``:
     a saved config from another version fails loudly instead of losing a setting."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from dataclasses import asdict, dataclass, fields
 
+from curate.core.fields import SettingsError
+
 # Everything that changes signature values; stored beside every signature /
 # stats file so signatures from different settings are never mixed.
 SIGNATURE_FIELDS = ("num_perm", "seed", "ngram", "scheme", "shingles")
@@ -98,9 +100,9 @@ class DedupConfig:
 
     def __post_init__(self) -> None:
         if self.bands * self.rows > self.num_perm:
-            raise ValueError(f"bands*rows={self.bands * self.rows} exceeds num_perm={self.num_perm}")
+            raise SettingsError(f"bands*rows={self.bands * self.rows} exceeds num_perm={self.num_perm}")
         if not 0.0 < self.threshold <= 1.0:
-            raise ValueError("threshold must be in (0, 1]")
+            raise SettingsError(f"threshold must be in (0, 1], not {self.threshold}")
 
     def to_dict(self) -> dict:
         # imported here: datasketch takes most of a second to import, and every

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 from curate.core.counters import Counters
 from curate.core.document import Document
+from curate.core.fields import SettingsError
 from curate.filters.heuristics import FilterConfig, apply_filters
 from curate.filters.langid import LangIdConfig, LanguageIdentifier, language_filter
 
@@ -43,7 +44,7 @@ class StageConfig:
         if name.startswith("filters:"):
             # e.g. filters:fineweb selects one of the heuristic filter presets
             return StageConfig(filters=FilterConfig.preset(name.split(":", 1)[1]))
-        raise ValueError(f"unknown preset {name!r}; known: gpt3, filters:<all|c4|gopher|fineweb|none>")
+        raise SettingsError(f"unknown preset {name!r}; known: gpt3, filters:<all|c4|gopher|fineweb|none>")
 
     def to_dict(self) -> dict:
         return {"langid": asdict(self.langid), "filters": asdict(self.filters)}

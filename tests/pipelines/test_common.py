@@ -150,3 +150,18 @@ def test_dedup_command_on_two_processes_gives_the_in_process_clusters(tmp_path):
     one = clusters(tmp_path / "one")
     assert one == clusters(tmp_path / "two") and len(one) == len(docs)
     assert sum(reason is not None for _, reason in one.values()) >= 10   # not vacuous
+
+
+@pytest.mark.parametrize("job, argv, message", [
+    ("pipelines.filter", ["--preset", "nope", "--input", "sample/CC-2008-excerpt.arc.gz"], "unknown preset 'nope'"),
+    ("pipelines.dedup", ["--input", "docs.parquet", "--threshold", "0"], "threshold must be in (0, 1]"),
+])
+def test_unusable_settings_are_one_line_and_no_output(job, argv, message, tmp_path, capsys):
+    import importlib
+
+    out = tmp_path / "out"
+    assert importlib.import_module(job).main(argv + ["--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"{job}: error: {err[0].split(': error: ', 1)[1]}"] and message in err[0]
+    assert "Traceback" not in "".join(err)
+    assert not out.exists()
