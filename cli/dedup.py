@@ -21,8 +21,8 @@ import argparse
 import json
 from pathlib import Path
 
-from cli.common import eprint
-from curate.core.counters import Counters, summary_table, write_stats
+from cli.common import eprint, finish, report_input_errors
+from curate.core.counters import Counters
 from curate.dedup.config import add_dedup_arguments
 
 
@@ -56,20 +56,16 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     except (DocumentFormatError, OSError) as exc:
         eprint(f"curate dedup: error: {exc}")
         return 1
-    for err in errors:
-        eprint(f"curate dedup: error: {err['file']}:{err['line']}: {err['reason']}")
+    report_input_errors("dedup", errors)
     if args.pairs:
         with open(args.pairs, "w", encoding="utf-8") as fh:
             for a, b, j, c in res.pairs:
                 fh.write(json.dumps({"a": a, "b": b, "jaccard": round(j, 4), "containment": round(c, 4)}) + "\n")
     counters.inc("dedup:input_errors", len(errors))
-    stats_path = Path(str(args.output) + ".stats.json")
-    write_stats(stats_path, counters, {**res.stats, "inputs": [str(p) for p in args.input],
-                                       "against": [str(p) for p in args.against or []]})
-    if not args.quiet:
-        eprint(s_curve_table(cfg))
-        eprint(summary_table(f"dedup: {res.stats['documents']} documents, {res.stats['kept']} kept -> {args.output} "
-                       f"(stats: {stats_path})", counters))
+    finish(args.output, counters, {**res.stats, "inputs": [str(p) for p in args.input],
+                                   "against": [str(p) for p in args.against or []]},
+           f"dedup: {res.stats['documents']} documents, {res.stats['kept']} kept -> {args.output} (stats: {{stats}})",
+           args.quiet, [s_curve_table(cfg)])
     return 1 if errors else 0
 
 

@@ -29,8 +29,6 @@ from curate.ingest.extract import html_to_text
 from curate.ingest.http import parse_response
 
 HTML_TYPES = {"text/html", "application/xhtml+xml", "application/xml+xhtml", "text/xhtml"}
-# Records that carry no page to extract, skipped and counted by type.
-_NON_CONTENT = {"warcinfo", "request", "metadata", "continuation", "unknown"}
 # Counter names come from closed sets, never from the file: a damaged record can
 # put anything (a whole HTML page, once) where a type belongs. The WARC 1.1 record
 # types ("unknown": the header is missing) ...
@@ -103,7 +101,7 @@ def record_to_document(
         counters.inc("read:errors")
         report(ArchiveError(rec.file, rec.offset, f"unknown WARC-Type {_shown(rtype)}", rec.record_id))
         return None
-    if rtype in _NON_CONTENT or rtype not in ("response", "resource", "conversion"):
+    if rtype not in ("response", "resource", "conversion"):  # no page in it: counted by its (known) type
         counters.inc(f"skipped:record:{rtype}")
         return None
 
