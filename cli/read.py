@@ -7,6 +7,7 @@ import argparse
 import json
 
 from cli.common import eprint, finish, open_output
+from curate.ingest.archive import add_max_record_argument, max_record_bytes
 from curate.core.counters import Counters
 
 
@@ -39,7 +40,8 @@ def cmd_read(args: argparse.Namespace) -> int:
 
             source = args.source or default_source(path)
             try:
-                for doc in read_archive(path, report, counters, source=source):
+                for doc in read_archive(path, report, counters, source=source,
+                                        max_record_bytes=max_record_bytes(args.max_record_mb)):
                     writer.write(doc)
                     progress.update(kept=True)
                 counters.inc("read:files")
@@ -83,6 +85,7 @@ def add_read_parser(sub) -> argparse.ArgumentParser:
     r.add_argument("--errors", help="write every problem (file, offset, reason) to this JSONL file")
     r.add_argument("--strict", action="store_true", help="stop at the first error")
     r.add_argument("--source", default="", help="source name for the documents (default: from file name)")
+    add_max_record_argument(r)
     r.add_argument("-q", "--quiet", action="store_true")
     r.set_defaults(func=cmd_read)
     return r

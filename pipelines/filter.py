@@ -45,7 +45,13 @@ from curate.core.layout import (
 )
 from curate.core.progress import rss_mb
 from curate.filters.stage import FilterStage, StageConfig
-from curate.ingest.archive import ArchiveError, NotAnArchiveError
+from curate.ingest.archive import (
+    MAX_RECORD_BYTES,
+    ArchiveError,
+    NotAnArchiveError,
+    add_max_record_argument,
+    max_record_bytes,
+)
 from curate.ingest.records import default_source, read_archive
 from curate.ingest.sources import (
     DEFAULT_BASE,
@@ -71,10 +77,12 @@ from pipelines.fileio import get, put, put_json
 class ReadArchiveFn(beam.DoFn):
     """One input location -> (key, Document)s, plus its errors, stats and location."""
 
-    def __init__(self, source: str = "", retries: int = 5, backoff: float = 1.0):
+    def __init__(self, source: str = "", retries: int = 5, backoff: float = 1.0,
+                 max_record_bytes: int = MAX_RECORD_BYTES):
         self.source = source
         self.retries = retries
         self.backoff = backoff
+        self.max_record_bytes = max_record_bytes
 
     def process(self, location: str):
         key = input_key(location)
@@ -89,7 +97,8 @@ class ReadArchiveFn(beam.DoFn):
 
         source = self.source or default_source(location)
         try:
-            for doc in read_archive(opener, report, counters, source=source, name=location):
+            for doc in read_archive(opener, report, counters, source=source, name=location,
+                                    max_record_bytes=self.max_record_bytes):
                 yield key, doc
             counters.inc("read:files")
         except (NotAnArchiveError, SourceError, OSError) as exc:
@@ -211,13 +220,13 @@ class WritePerInputFn(beam.DoFn):
 
 def build(p: beam.Pipeline, locations: list[str], out: str, config: StageConfig,
           rejected_rate: float = 0.01, source: str = "", retries: int = 5, backoff: float = 1.0,
-          scorer_factory=None):
+          scorer_factory=None, max_record_bytes: int = MAX_RECORD_BYTES):
     """Add the filter job's transforms to ``p``; returns the PCollection of markers."""
     read = (
         p
         | "Inputs" >> beam.Create(sorted(locations))
         | "Reshuffle" >> beam.Reshuffle()  # spread files over workers before the heavy work
-        | "Read" >> beam.ParDo(ReadArchiveFn(source, retries, backoff)).with_outputs(
+        | "Read" >> beam.ParDo(ReadArchiveFn(source, retries, backoff, max_record_bytes)).with_outputs(
             "errors", "stats", "inputs", main="docs")
     )
     filtered = read.docs | "Filter" >> beam.ParDo(
@@ -254,6 +263,7 @@ def _parser() -> argparse.ArgumentParser:
     job.add_argument("--retries", type=int, default=5, help="retries per remote file (consecutive failures)")
     job.add_argument("--backoff", type=float, default=1.0, help="first retry wait in seconds (doubles each time)")
     job.add_argument("--source", default="", help="source name on documents (default: from file names)")
+    add_max_record_argument(job)
     job.add_argument("-q", "--quiet", action="store_true")
     add_runner_args(ap)
     return ap
@@ -338,10 +348,13 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     keys = {input_key(loc): loc for loc in locations}
     if len(keys) != len(locations):
         raise SourceError("two inputs map to the same output key; rename one of them")
+    # "none" (as --help says) or nothing: no quality stage
+    quality_model = None if (args.quality_model or "none").lower() == "none" else args.quality_model
     done = _done_keys(out) & set(keys)
     todo = [loc for loc in locations if input_key(loc) not in done]
     resolved = {"inputs": locations, "config": config.to_dict(), "rejected_rate": args.rejected_rate,
-                "quality_model": args.quality_model, "quality_alpha": args.quality_alpha,
+                "quality_model": quality_model, "quality_alpha": args.quality_alpha,
+                "max_record_bytes": max_record_bytes(args.max_record_mb),
                 "crawl": args.crawl, "files": args.files, "seed": args.seed, "source_kind": args.source_kind}
     put_json(f"{out.rstrip('/')}/config.json", resolved)
     if not args.quiet:
@@ -350,19 +363,19 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     if todo:
         p = make_pipeline(args, beam_args, test_pipeline)
         scorer_factory = None
-        if args.quality_model:
+        if quality_model:
             import functools
 
             from classifiers.models import ModelError
             from classifiers.scoring import make_scorer
 
             try:
-                make_scorer(args.quality_model)  # fail fast, in the driver, on a bad model
+                make_scorer(quality_model)  # fail fast, in the driver, on a bad model
             except (ModelError, OSError) as exc:
                 raise SourceError(f"quality model: {exc}") from exc
-            scorer_factory = functools.partial(make_scorer, args.quality_model, args.quality_alpha)
+            scorer_factory = functools.partial(make_scorer, quality_model, args.quality_alpha)
         build(p, todo, out, config, args.rejected_rate, args.source, args.retries, args.backoff,
-              scorer_factory=scorer_factory)
+              scorer_factory=scorer_factory, max_record_bytes=max_record_bytes(args.max_record_mb))
         watcher = _Watcher(out, len(locations)) if not args.quiet and "://" not in out else None
         if watcher:
             watcher.start()

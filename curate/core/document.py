@@ -142,11 +142,20 @@ class _ClosingTextWrapper(io.TextIOWrapper):
         self._raw.close()
 
 
+# The longest JSONL line (one document) any reader holds, in characters. A
+# document file is not a web archive: one line can be a whole book, so the cap
+# is larger than an archive record's (curate.ingest.archive.MAX_RECORD_BYTES),
+# but a line without an end (a file that is not JSONL, a broken writer) still
+# costs at most this much memory: it is skipped and reported.
+MAX_LINE_CHARS = 16 * 2**20
+
+
 def read_documents(
     path: str | os.PathLike,
     errors: list | None = None,
     text_field: str = "text",
     missing_id=None,
+    max_line_chars: int = MAX_LINE_CHARS,
 ) -> Iterator[Document]:
     """Stream Documents from a Parquet or JSONL(.gz) file.
 
@@ -182,7 +191,16 @@ def read_documents(
         lineno = 0
         while True:
             try:
-                line = fh.readline()
+                line = fh.readline(max_line_chars + 1)
+                if len(line) > max_line_chars and not line.endswith("\n"):
+                    lineno += 1
+                    while line and not line.endswith("\n"):  # stream past the rest of the line
+                        line = fh.readline(max_line_chars)
+                    msg = f"line longer than {max_line_chars} characters; skipped"
+                    if errors is None:
+                        raise DocumentFormatError(f"{path}:{lineno}: {msg}")
+                    errors.append({"file": str(path), "line": lineno, "reason": msg})
+                    continue
             except (EOFError, OSError, UnicodeDecodeError) as exc:
                 # a truncated .gz or a binary file: keep what was read, report the rest
                 msg = f"{path}:{lineno + 1}: unreadable ({type(exc).__name__}: {exc})"

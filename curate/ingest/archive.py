@@ -35,6 +35,8 @@ A copy cut inside the response still gives what is there, and says what is missi
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import re
 import zlib
@@ -47,10 +49,37 @@ from curate.core.counters import Counters
 _CHUNK = 1 << 20
 # A WARC/ARC header block longer than this is not a header: resynchronise.
 _MAX_HEADER = 64 * 1024
-# Records larger than this are cut (and marked truncated); Common Crawl itself
-# truncates payloads at 1 MiB, so 64 MiB only guards memory against garbage
-# Content-Length values.
-MAX_RECORD_BYTES = 64 * 1024 * 1024
+# The most of one record any stage holds. A longer record keeps its first
+# MAX_RECORD_BYTES (marked truncated "length", counted as read:cut:too_large
+# and reported) and the rest is streamed past, so a 1 GiB page inflating from a
+# 1 MB gzip member costs a few MiB, and the records after it are read as usual.
+# Common Crawl itself truncates payloads at 1 MiB; 4 MiB leaves room for the
+# HTTP headers and the odd larger capture of other crawls. Every reader takes a
+# ``max_record_bytes`` argument (``--max-record-mb`` on the commands).
+MAX_RECORD_BYTES = 4 * 1024 * 1024
+
+
+def add_max_record_argument(parser) -> None:
+    """``--max-record-mb``: the per-record memory cap, for every command that reads archives."""
+    parser.add_argument("--max-record-mb", type=_positive_mb, default=MAX_RECORD_BYTES / 2**20, metavar="MB",
+                        help="keep at most this much of one record (MiB; the rest is skipped, the record "
+                             f"marked truncated and counted as read:cut:too_large; default {MAX_RECORD_BYTES >> 20})")
+
+
+def max_record_bytes(mb: float) -> int:
+    return int(mb * 2**20)
+
+
+def _positive_mb(value: str) -> float:
+    import argparse
+
+    try:
+        mb = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if not 0.001 <= mb <= 4096:
+        raise argparse.ArgumentTypeError(f"{value} MiB is outside 0.001..4096")
+    return mb
 
 
 @dataclass
@@ -182,13 +211,16 @@ def iter_records(
     counters: Counters | None = None,
     prefer_fastwarc: bool = True,
     name: str | None = None,
+    max_record_bytes: int = MAX_RECORD_BYTES,
 ) -> Iterator[ArchiveRecord]:
     """Yield every recoverable record of a WARC/ARC/WET/WAT file.
 
     ``source`` is a path or a function returning a fresh binary stream (called
     more than once if the file must be re-read); ``name`` labels the file in
     records and errors (default: the path). ``errors`` is a list (appended to)
-    or a callable receiving ``ArchiveError``s. Raises ``NotAnArchiveError``
+    or a callable receiving ``ArchiveError``s. A record longer than
+    ``max_record_bytes`` keeps that much of its block and is marked truncated.
+    Raises ``NotAnArchiveError``
     (before yielding anything) when the file is not a web archive at all, and
     ``OSError`` when it cannot be opened.
     """
@@ -219,7 +251,7 @@ def iter_records(
 
     if kind == "arc":
         counters.inc("read:files:arc")
-        yield from _LenientReader(path, opener, report, counters).arc_records()
+        yield from _LenientReader(path, opener, report, counters, max_record_bytes).arc_records()
         return
     if kind == "unknown":
         stream.close()
@@ -232,7 +264,7 @@ def iter_records(
     seen: set[str] = set()
     if prefer_fastwarc:
         try:
-            for rec in _fastwarc_records(opener, path, report, counters):
+            for rec in _fastwarc_records(opener, path, report, counters, max_record_bytes):
                 if rec.record_id:
                     seen.add(rec.record_id)
                 yield rec
@@ -249,7 +281,7 @@ def iter_records(
             counters.inc("read:fastwarc_fallback")
             counters.inc("read:reader:lenient")
             first = len(seen)
-            for rec in _LenientReader(path, opener, report, counters).warc_records():
+            for rec in _LenientReader(path, opener, report, counters, max_record_bytes).warc_records():
                 if rec.record_id and rec.record_id in seen:
                     continue
                 if not rec.record_id and rec.index < first:
@@ -257,12 +289,13 @@ def iter_records(
                 yield rec
             return
     counters.inc("read:reader:lenient")
-    yield from _LenientReader(path, opener, report, counters).warc_records()
+    yield from _LenientReader(path, opener, report, counters, max_record_bytes).warc_records()
 
 
 # --------------------------------------------------------------------------- FastWARC
 
-def _fastwarc_records(opener: Opener, path: str, report: ErrorSink, counters: Counters) -> Iterator[ArchiveRecord]:
+def _fastwarc_records(opener: Opener, path: str, report: ErrorSink, counters: Counters,
+                      max_record_bytes: int) -> Iterator[ArchiveRecord]:
     from fastwarc.warc import ArchiveIterator
 
     with opener() as raw:
@@ -271,30 +304,66 @@ def _fastwarc_records(opener: Opener, path: str, report: ErrorSink, counters: Co
         # parse_http=False: we parse HTTP ourselves so both readers decode the
         # same way; quirks_mode off so any damage sends us to the lenient reader,
         # which records what it finds.
+        #
+        # A record is handed on only once FastWARC has parsed the header of the
+        # next one (or reached the end cleanly): a Content-Length that is wrong
+        # but lands on something FastWARC accepts would otherwise give a cut or
+        # swollen record that the lenient fallback then skips as already read.
+        # Held back, it is re-read by the lenient reader, which checks where
+        # the record really ends.
+        held: ArchiveRecord | None = None
         for i, rec in enumerate(ArchiveIterator(fh, parse_http=False, quirks_mode=False)):
+            if held is not None:
+                yield held
+                held = None
             h = rec.headers
-            block = rec.reader.read()
-            clen = h.get("Content-Length")
+            clen = (h.get("Content-Length") or "").strip()
+            if not clen.isdigit():
+                # FastWARC reads such a block as empty; the lenient reader takes it
+                # up to the next record header and reports the bad length
+                raise ValueError(f"record at {rec.stream_pos}: Content-Length {clen!r}")
+            block = _read_capped(rec.reader, max_record_bytes)
             truncated = ""
-            if clen is not None and clen.strip().isdigit() and len(block) < int(clen):
+            record_id = _clean_id(h.get("WARC-Record-ID") or "")
+            if len(block) > max_record_bytes:
+                # the rest of the block is skipped by FastWARC as it moves on (streamed, never held)
+                block = block[:max_record_bytes]
+                truncated = "length"
+                counters.inc("read:errors")
+                counters.inc("read:cut:too_large")
+                report(ArchiveError(path, rec.stream_pos, f"record of {clen} bytes cut at {max_record_bytes}", record_id))
+            elif len(block) < int(clen):
                 # the file ends inside this record (FastWARC gives what there is)
                 truncated = "length"
                 counters.inc("read:errors")
-                report(ArchiveError(path, rec.stream_pos, f"record truncated: {len(block)} of {clen.strip()} bytes",
-                                    _clean_id(h.get("WARC-Record-ID") or "")))
-            yield ArchiveRecord(
+                report(ArchiveError(path, rec.stream_pos, f"record truncated: {len(block)} of {clen} bytes", record_id))
+            held = ArchiveRecord(
                 file=path,
                 offset=rec.stream_pos,
                 record_type=_record_type(h.get("WARC-Type")),
                 block=block,
-                record_id=_clean_id(h.get("WARC-Record-ID") or ""),
+                record_id=record_id,
                 url=_clean_uri(h.get("WARC-Target-URI") or ""),
                 date=_clean_date(h.get("WARC-Date") or ""),
                 content_type=h.get("Content-Type") or "",
-                headers={k: v for k, v in h.items()},
+                headers={k: _cap_header(v) for k, v in h.items()},
                 truncated=truncated or (h.get("WARC-Truncated") or ""),
                 index=i,
             )
+        if held is not None:
+            yield held
+
+
+def _read_capped(reader, cap: int) -> bytes:
+    """Up to ``cap + 1`` bytes of a record block (one more than the cap tells that it was cut)."""
+    parts, got = [], 0
+    while got <= cap:
+        chunk = reader.read(cap + 1 - got)
+        if not chunk:
+            break
+        parts.append(chunk)
+        got += len(chunk)
+    return b"".join(parts)
 
 
 class _Tell:
@@ -344,7 +413,23 @@ class _Prefixed(_Tell):
 # --------------------------------------------------------------------------- helpers
 
 def _record_type(value: str | None) -> str:
-    return (value or "unknown").strip().lower() or "unknown"
+    """The record type as one lower-case token.
+
+    WARC-Type is a single token; a value with more in it (a folded header line
+    that ran into the next ones) keeps its first word, so the record is still
+    read as what it says it is.
+    """
+    words = (value or "").split(None, 1)
+    return words[0].lower() if words else "unknown"
+
+
+# Header values longer than this are cut: no real WARC header needs more, and a
+# header block that ran into a following record must not carry that record along.
+_MAX_HEADER_VALUE = 8192
+
+
+def _cap_header(value: str) -> str:
+    return value if len(value) <= _MAX_HEADER_VALUE else value[:_MAX_HEADER_VALUE]
 
 
 def _clean_id(value: str) -> str:
@@ -396,11 +481,12 @@ class _Source:
         self.fh: BinaryIO = opener()
         # streams need not seek (HTTP): the first chunk is read here and kept
         self._pending = self.fh.read(_CHUNK)
+        self._raw_pos = len(self._pending)
+        self._pending_at = 0  # compressed offset of _pending's first byte
         self.gzip = self._pending[:2] == b"\x1f\x8b"
         self.buf = bytearray()
         self.base = 0  # decompressed offset of buf[0]
         self.eof = False
-        self._raw_pos = 0
         self._members: list[tuple[int, int]] = [(0, 0)]  # (decompressed start, compressed start)
         self._d = zlib.decompressobj(16 + zlib.MAX_WBITS) if self.gzip else None
         self._member_has_data = False
@@ -424,19 +510,26 @@ class _Source:
         return pos
 
     def _fill(self) -> bool:
-        """Append more decompressed bytes to buf; False at end of file."""
+        """Append more decompressed bytes to buf; False at end of file.
+
+        One call adds at most about ``_CHUNK`` decompressed bytes: input that
+        would inflate to more (a 1 MB member can hold a 1 GiB page) waits in
+        ``_pending`` for the next call, so memory follows what callers keep,
+        not what a member inflates to.
+        """
         if self.eof:
             return False
-        if self._pending is not None:
-            raw, self._pending = self._pending, None
+        if self._pending:
+            raw, chunk_start = self._pending, self._pending_at
+            self._pending = b""
         else:
-            raw = self.fh.read(_CHUNK)
+            raw, chunk_start = self.fh.read(_CHUNK), self._raw_pos
+            self._raw_pos += len(raw)
         if not self.gzip:
             if not raw:
                 self.eof = True
                 return False
             self.buf += raw
-            self._raw_pos += len(raw)
             return True
         if not raw:
             if self._member_has_data and self._d is not None and not self._d.eof:
@@ -445,12 +538,14 @@ class _Source:
             self.eof = True
             return False
         data = raw
-        chunk_start = self._raw_pos
-        self._raw_pos += len(raw)
         consumed_in_chunk = 0
+        produced = 0
         while data:
+            if produced >= _CHUNK:
+                self._keep(data, chunk_start + len(raw) - len(data))
+                return True
             try:
-                out = self._d.decompress(data)
+                out = self._d.decompress(data, _CHUNK)
             except zlib.error as exc:
                 # corrupt member: find the next gzip header and carry on from there
                 where = self._members[-1][1]
@@ -465,6 +560,7 @@ class _Source:
             if out:
                 self._member_has_data = True
                 self.buf += out
+                produced += len(out)
             if self._d.eof:
                 rest = self._d.unused_data
                 consumed_in_chunk = len(raw) - len(rest)
@@ -484,9 +580,18 @@ class _Source:
                     stripped = stripped[nxt:]
                 self._members[-1] = (len(self.buf) + self.base, chunk_start + consumed_in_chunk)
                 data = stripped
+            elif self._d.unconsumed_tail:
+                # this member holds more than one call may inflate: the rest next time
+                tail = self._d.unconsumed_tail
+                self._keep(tail, chunk_start + len(raw) - len(tail))
+                return True
             else:
                 data = b""
         return True
+
+    def _keep(self, data: bytes, at: int) -> None:
+        """Compressed input not used yet (``at``: its offset in the file), for the next fill."""
+        self._pending, self._pending_at = bytes(data), at
 
     def _new_member(self, cstart: int) -> None:
         self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
@@ -503,8 +608,14 @@ class _Source:
                 return False
         return True
 
-    def find(self, needle: bytes | re.Pattern, start: int, limit: int | None = None) -> int:
-        """Absolute position of the first match at or after ``start`` (-1 if none)."""
+    def find(self, needle: bytes | re.Pattern, start: int, limit: int | None = None,
+             release: bool = False) -> int:
+        """Absolute position of the first match at or after ``start`` (-1 if none).
+
+        ``release``: bytes scanned without a match are dropped as the search
+        goes, so skipping a huge block costs a chunk of memory, not the block
+        (the caller must not need them: ``get`` before ``start`` fails after).
+        """
         scanned = start
         while True:
             rel = scanned - self.base
@@ -520,6 +631,8 @@ class _Source:
                 return -1
             # keep some overlap so a match spanning the chunk boundary is found
             scanned = max(start, self.base + len(self.buf) - 256)
+            if release:
+                self.discard_before(scanned)
             if not self._fill():
                 # the last fill may have appended data: one more search
                 rel = scanned - self.base
@@ -528,6 +641,15 @@ class _Source:
                     return i + self.base if i >= 0 else -1
                 m = needle.search(self.buf, rel)
                 return m.start() + self.base if m else -1
+
+    def skip_to(self, pos: int) -> bool:
+        """Read on until ``pos`` is buffered, releasing what lies before it;
+        False if the file ends first."""
+        while self.base + len(self.buf) <= pos:
+            self.discard_before(min(pos, self.end()))
+            if not self._fill():
+                return False
+        return True
 
     def get(self, pos: int, end: int) -> bytes:
         return bytes(self.buf[pos - self.base : end - self.base])
@@ -545,6 +667,10 @@ class _Source:
 
 # --------------------------------------------------------------------------- lenient reader
 
+# Bytes allowed between records (padding) and how far past a declared record
+# end we look for the next record.
+_NOT_PADDING = re.compile(rb"[^\r\n\x00 \t]")
+_PADDING_LOOKAHEAD = 512
 # A WARC record starts with a version line at the start of a line.
 _WARC_START = re.compile(rb"(?:^|(?<=\n))WARC/\d\.\d+\r?\n")
 # An ARC v1/v2 record header line: URL (may contain spaces), IP or '-', 14+ digit date,
@@ -555,11 +681,13 @@ _ARC_HEADER = re.compile(
 
 
 class _LenientReader:
-    def __init__(self, path: str, opener: Opener, report: ErrorSink, counters: Counters):
+    def __init__(self, path: str, opener: Opener, report: ErrorSink, counters: Counters,
+                 max_record_bytes: int = MAX_RECORD_BYTES):
         self.path = path
         self.opener = opener
         self.report = report
         self.counters = counters
+        self.cap = max_record_bytes
 
     def _error(self, src: _Source, pos: int, reason: str, record_id: str = "") -> None:
         self.counters.inc("read:errors")
@@ -584,15 +712,18 @@ class _LenientReader:
     def warc_records(self) -> Iterator[ArchiveRecord]:
         return self._records(self._warc)
 
-    def _skip_padding(self, src: _Source, pos: int) -> int:
+    @staticmethod
+    def _skip_padding(src: _Source, pos: int) -> int:
+        """The first byte at or after ``pos`` that is not padding (NUL, CR, LF, space, tab);
+        padding is released as it is passed, however long it runs."""
         while True:
             if not src.ensure(pos, 1):
                 return pos
-            b = src.buf[pos - src.base]
-            if b in (0x0D, 0x0A, 0x00, 0x20, 0x09):
-                pos += 1
-                continue
-            return pos
+            m = _NOT_PADDING.search(src.buf, pos - src.base)
+            if m:
+                return m.start() + src.base
+            pos = src.end()
+            src.discard_before(pos)
 
     def _next_start(self, src: _Source, pos: int) -> int:
         """Where the next record starts, at ``pos`` or after the padding there
@@ -602,7 +733,7 @@ class _LenientReader:
         return pos if src.ensure(pos, 1) else -1
 
     def _read_block(self, src: _Source, framing: "_Framing", rec_start: int, body_start: int,
-                    length_raw: str, record_id: str = "") -> tuple[bytes, str, int]:
+                    length_raw: str, record_id: str = "", digest: str = "") -> tuple[bytes, str, int]:
         """(block, truncated, where the next record starts) of the record at
         ``rec_start`` whose block starts at ``body_start`` and declares
         ``length_raw`` bytes.
@@ -615,12 +746,11 @@ class _LenientReader:
         if not length_raw.isdigit():
             # a length of -1 or 'abc': the record is empty or its end is unknown;
             # take up to the next header and say so
-            end = self._next_header(src, framing, body_start)
             self._error(src, rec_start,
                         f"invalid {framing.length_field} {length_raw!r}; block taken up to next record", record_id)
-            return _strip_tail(src.get(body_start, end)), "", end
+            return self._block_to_header(src, framing, rec_start, body_start, record_id)
         length = int(length_raw)
-        take = min(length, MAX_RECORD_BYTES)
+        take = min(length, self.cap)
         if not src.ensure(body_start, take):
             got = src.end() - body_start
             self._error(src, rec_start, f"{framing.record} truncated: {got} of {length} bytes", record_id)
@@ -628,22 +758,53 @@ class _LenientReader:
         end = body_start + take
         src.ensure(end, framing.lookahead)
         if length > take:
-            if framing.report_cut:
-                self._error(src, rec_start, f"{framing.record} of {length} bytes cut at {take}", record_id)
-            return src.get(body_start, end), "length", self._next_header(src, framing, end)
+            self._cut(src, rec_start, f"{framing.record} of {length} bytes cut at {take}", record_id)
+            block = src.get(body_start, end)
+            # skip the rest by its length (no scan) when the next record is where it says
+            stop = body_start + length
+            if src.skip_to(stop) and src.ensure(stop, framing.lookahead) and framing.ends_at(src, stop):
+                return block, "length", stop
+            return block, "length", self._next_header(src, framing, max(end, src.base))
         if framing.ends_at(src, end):
             return src.get(body_start, end), "", end
+        if framing.separated(src, end):
+            # the record separator is there but no record follows: either
+            # garbage after a right length, or a short length that landed on a
+            # blank line inside the page. The block digest, when there is one,
+            # tells them apart; without one the length is trusted.
+            block = src.get(body_start, end)
+            if _digest_matches(block, digest) is not False:
+                return block, "", end
         # wrong length: the record really ends at the next header, which may
         # lie inside or after the declared block
-        nxt = self._next_header(src, framing, body_start)
         self._error(src, rec_start,
                     f"{framing.length_field} {length} does not match record end; {framing.resynchronised}", record_id)
-        return _strip_tail(src.get(body_start, nxt)), "", nxt
+        return self._block_to_header(src, framing, rec_start, body_start, record_id)
+
+    def _cut(self, src: _Source, rec_start: int, reason: str, record_id: str) -> None:
+        self.counters.inc("read:cut:too_large")
+        self._error(src, rec_start, reason, record_id)
+
+    def _block_to_header(self, src: _Source, framing: "_Framing", rec_start: int, body_start: int,
+                         record_id: str) -> tuple[bytes, str, int]:
+        """(block, truncated, next record) for a block that runs to the next record
+        header: all of it when that is within the cap, else the first ``cap``
+        bytes, marked truncated, with the rest streamed past."""
+        nxt = src.find(framing.header, body_start, limit=self.cap)
+        if nxt >= 0:
+            return _strip_tail(src.get(body_start, nxt)), "", nxt
+        if src.eof and src.end() - body_start <= self.cap:
+            return _strip_tail(src.get(body_start, src.end())), "", src.end()
+        self._cut(src, rec_start, f"{framing.record} without a usable length runs past {self.cap} bytes; cut", record_id)
+        src.ensure(body_start, self.cap)
+        block = src.get(body_start, min(src.end(), body_start + self.cap))
+        return block, "length", self._next_header(src, framing, body_start + self.cap)
 
     @staticmethod
     def _next_header(src: _Source, framing: "_Framing", start: int) -> int:
-        """Start of the next record header at or after ``start``, else the end of the file."""
-        nxt = src.find(framing.header, start)
+        """Start of the next record header at or after ``start``, else the end of the
+        file. The bytes in between are not needed and are released as they are scanned."""
+        nxt = src.find(framing.header, start, release=True)
         return nxt if nxt >= 0 else src.end()
 
     def _warc(self, src: _Source) -> Iterator[ArchiveRecord]:
@@ -661,9 +822,16 @@ class _LenientReader:
                 continue
             hdr_end = src.find(b"\r\n\r\n", pos, limit=_MAX_HEADER)
             lf_end = src.find(b"\n\n", pos, limit=_MAX_HEADER)
+            # a header block ends before the next record starts: one that runs
+            # into a following record (its blank line lost) would take that
+            # record's header and page as header values
+            nxt_rec = src.find(_WARC_START, pos + 5, limit=_MAX_HEADER)
+            if nxt_rec >= 0:
+                hdr_end = hdr_end if hdr_end < nxt_rec else -1
+                lf_end = lf_end if lf_end < nxt_rec else -1
             if hdr_end < 0 and lf_end < 0:
                 self._error(src, pos, "record header not terminated (file truncated?)")
-                nxt = src.find(_WARC_START, pos + 5)
+                nxt = src.find(_WARC_START, pos + 5, release=True)
                 if nxt < 0:
                     return
                 pos = nxt
@@ -676,7 +844,8 @@ class _LenientReader:
             rid = _clean_id(headers.get("WARC-Record-ID", ""))
             rec_start = pos
             block, truncated, pos = self._read_block(src, _WARC_FRAMING, rec_start, body_start,
-                                                     headers.get("Content-Length", "").strip(), rid)
+                                                     headers.get("Content-Length", "").strip(), rid,
+                                                     headers.get("WARC-Block-Digest", ""))
             yield ArchiveRecord(
                 file=self.path,
                 offset=src.member_offset(rec_start),
@@ -768,11 +937,39 @@ def _at_arc(src: _Source, pos: int) -> bool:
     return bool(_ARC_HEADER.match(chunk))
 
 
-def _warc_ends_at(src: _Source, pos: int) -> bool:
-    """A WARC block ends at ``pos``: the record separator (CRLF CRLF, or bare
-    LFs, or only padding) or the next record follows."""
+def _warc_separated(src: _Source, pos: int) -> bool:
+    """The record separator (CRLF CRLF, bare LFs, or only padding) follows ``pos``."""
     tail = src.get(pos, pos + 4)
-    return tail.startswith(b"\r\n\r\n") or tail.startswith(b"\n\n") or not tail.strip(b"\r\n\x00 \t") or _at_warc(src, pos)
+    return tail.startswith(b"\r\n\r\n") or tail.startswith(b"\n\n") or not tail.strip(b"\r\n\x00 \t")
+
+
+def _digest_matches(block: bytes, digest: str) -> bool | None:
+    """Whether ``block`` has the WARC-Block-Digest ``digest`` (sha1, base32 or hex);
+    None when there is no digest we can check."""
+    algo, _, value = digest.strip().partition(":")
+    if algo.lower() != "sha1" or not value:
+        return None
+    got = hashlib.sha1(block).digest()
+    value = value.strip()
+    if len(value) == 40:
+        return got.hex() == value.lower()
+    return base64.b32encode(got).decode() == value.upper()
+
+
+def _warc_ends_at(src: _Source, pos: int) -> bool:
+    """A WARC block ends at ``pos``: after it, past the record separator and
+    any padding, comes the next record or the end of the file.
+
+    A separator alone is not enough: a length that is short by a few bytes can
+    land on a blank line inside the page, and the record would be cut there.
+    """
+    src.ensure(pos, _PADDING_LOOKAHEAD)
+    window = src.get(pos, pos + _PADDING_LOOKAHEAD)
+    rest = window.lstrip(b"\r\n\x00 \t")
+    if rest:
+        return rest.startswith(_WARC_MAGIC)
+    # only padding in sight: the end of the file, or more padding than we look at
+    return len(window) < _PADDING_LOOKAHEAD or _at_warc(src, pos)
 
 
 def _arc_ends_at(src: _Source, pos: int) -> bool:
@@ -787,17 +984,17 @@ class _Framing:
 
     header: re.Pattern  # the start of a record header, to resynchronise on
     lookahead: int  # bytes made available past a declared end before checking it
-    ends_at: Callable[[_Source, int], bool]  # does a block end cleanly at this position?
+    ends_at: Callable[[_Source, int], bool]  # does a block end cleanly at this position (next record or EOF)?
+    separated: Callable[[_Source, int], bool]  # is a record separator there (perhaps with garbage after)?
     length_field: str  # "Content-Length"
     record: str  # "record"
     resynchronised: str  # what a length that misses the record end leads to
-    report_cut: bool  # is cutting an oversized record (MAX_RECORD_BYTES) an error entry?
 
 
-_WARC_FRAMING = _Framing(_WARC_START, 4, _warc_ends_at, "Content-Length", "record",
-                         "resynchronised on next record header", report_cut=True)
-_ARC_FRAMING = _Framing(_ARC_HEADER, 2, _arc_ends_at, "ARC record length", "ARC record",
-                        "resynchronised", report_cut=False)
+_WARC_FRAMING = _Framing(_WARC_START, _PADDING_LOOKAHEAD, _warc_ends_at, _warc_separated, "Content-Length", "record",
+                         "resynchronised on next record header")
+_ARC_FRAMING = _Framing(_ARC_HEADER, 2, _arc_ends_at, _arc_ends_at, "ARC record length", "ARC record",
+                        "resynchronised")
 
 
 def _strip_tail(block: bytes) -> bytes:

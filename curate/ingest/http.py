@@ -29,6 +29,7 @@ class HttpResponse:
     headers: dict[str, str]  # lower-cased names; first occurrence wins
     body: bytes
     problems: list[str] = field(default_factory=list)
+    cut: bool = False  # the decoded body was longer than the cap and keeps only its start
 
     @property
     def content_type(self) -> str:
@@ -42,10 +43,17 @@ class HttpResponse:
         return m.group(1) if m else ""
 
 
-def parse_response(block: bytes) -> HttpResponse | None:
+# The most a decoded body may hold (see curate.ingest.archive.MAX_RECORD_BYTES):
+# a small gzip body can inflate a thousandfold.
+MAX_BODY_BYTES = 4 * 1024 * 1024
+
+
+def parse_response(block: bytes, max_body: int = MAX_BODY_BYTES) -> HttpResponse | None:
     """Split an HTTP response into status, headers and decoded body.
 
-    Returns None when the block is not an HTTP response at all.
+    Returns None when the block is not an HTTP response at all. A body that
+    decodes to more than ``max_body`` bytes keeps its first ``max_body`` and a
+    note says so (the decoder stops there; the rest is never inflated).
     """
     m = _STATUS_RE.match(block)
     if not m:
@@ -65,27 +73,47 @@ def parse_response(block: bytes) -> HttpResponse | None:
         if sep and name.strip():
             headers.setdefault(name.strip().lower(), value.strip())
     problems: list[str] = []
-    body = _decode_body(body, headers, problems)
-    return HttpResponse(int(m.group(1)), headers, body, problems)
+    n_problems = len(problems)
+    body = _decode_body(body, headers, problems, max_body)
+    cut = any(p.endswith("; cut") for p in problems[n_problems:])
+    return HttpResponse(int(m.group(1)), headers, body, problems, cut)
 
 
-def _decode_body(body: bytes, headers: dict[str, str], problems: list[str]) -> bytes:
+def _decode_body(body: bytes, headers: dict[str, str], problems: list[str], max_body: int) -> bytes:
     te = headers.get("transfer-encoding", "").lower()
     if "chunked" in te and _looks_chunked(body):
         body = dechunk(body, problems)
     ce = headers.get("content-encoding", "").lower().strip()
     if ce in ("gzip", "x-gzip", "deflate") and body[:2] in (b"\x1f\x8b", b"\x78\x01", b"\x78\x9c", b"\x78\xda"):
-        body = _inflate(body, ce, problems)
+        body = _inflate(body, ce, problems, max_body)
     elif ce == "br" and body and not _looks_text(body):
-        try:
-            import brotli  # optional; only present if a peer pulled it in
-
-            body = brotli.decompress(body)
-        except ImportError:
-            problems.append("brotli body and no brotli decoder installed")
-        except Exception as exc:  # brotli raises its own error type
-            problems.append(f"brotli body undecodable ({type(exc).__name__})")
+        body = _unbrotli(body, problems, max_body)
     return body
+
+
+def _unbrotli(body: bytes, problems: list[str], max_body: int) -> bytes:
+    try:
+        import brotli  # optional; only present if a peer pulled it in
+    except ImportError:
+        problems.append("brotli body and no brotli decoder installed")
+        return body
+    try:
+        d = brotli.Decompressor()
+        try:
+            out = d.process(body, output_buffer_limit=max_body + 1)
+        except TypeError:
+            # brotli < 1.2 has no output limit: decode only what is small enough to be safe
+            if len(body) * 64 > max_body:
+                problems.append("brotli body too large to decode safely with this brotli version; body dropped")
+                return b""
+            out = d.process(body)
+    except Exception as exc:  # brotli raises its own error type
+        problems.append(f"brotli body undecodable ({type(exc).__name__})")
+        return body
+    if len(out) > max_body:
+        problems.append(f"br body larger than {max_body} bytes; cut")
+        return out[:max_body]
+    return out
 
 
 def _looks_chunked(body: bytes) -> bool:
@@ -142,14 +170,18 @@ def dechunk(body: bytes, problems: list[str] | None = None) -> bytes:
     return bytes(out)
 
 
-def _inflate(body: bytes, ce: str, problems: list[str]) -> bytes:
+def _inflate(body: bytes, ce: str, problems: list[str], max_body: int) -> bytes:
     wbits = 16 + zlib.MAX_WBITS if body[:2] == b"\x1f\x8b" else zlib.MAX_WBITS
     d = zlib.decompressobj(wbits)
     try:
-        out = d.decompress(body)
+        # max_length: a 10 KB body can hold a 1 GiB page; inflate no more than we keep
+        out = d.decompress(body, max_body + 1)
     except zlib.error as exc:
         problems.append(f"{ce} body undecodable ({exc}); body dropped")
         return b""
+    if len(out) > max_body:
+        problems.append(f"{ce} body larger than {max_body} bytes; cut")
+        return out[:max_body]
     if not d.eof:
         problems.append(f"{ce} body truncated")
     return out

@@ -23,7 +23,7 @@ from typing import Iterator
 
 from curate.core.counters import Counters
 from curate.core.document import Document
-from curate.ingest.archive import ArchiveError, ArchiveRecord, _sink, iter_records
+from curate.ingest.archive import MAX_RECORD_BYTES, ArchiveError, ArchiveRecord, _sink, iter_records
 from curate.ingest.charset import decode_html
 from curate.ingest.extract import html_to_text
 from curate.ingest.http import parse_response
@@ -85,8 +85,12 @@ def record_to_document(
     counters: Counters,
     report=None,
     source: str = "",
+    max_record_bytes: int = MAX_RECORD_BYTES,
 ) -> Document | None:
-    """Turn one archive record into a Document, or None (counted) if it has no page."""
+    """Turn one archive record into a Document, or None (counted) if it has no page.
+
+    A compressed HTTP body is inflated to at most ``max_record_bytes``.
+    """
     report = _sink(report)
     rtype = rec.record_type
     if rtype == "revisit":
@@ -99,7 +103,7 @@ def record_to_document(
     if rtype not in RECORD_TYPES:
         counters.inc("skipped:record:other")
         counters.inc("read:errors")
-        report(ArchiveError(rec.file, rec.offset, f"unknown WARC-Type {_shown(rtype)}", rec.record_id))
+        report(ArchiveError(rec.file, rec.offset, f"unknown WARC-Type {_shown(rec.headers.get('WARC-Type') or rtype)}", rec.record_id))
         return None
     if rtype not in ("response", "resource", "conversion"):  # no page in it: counted by its (known) type
         counters.inc(f"skipped:record:{rtype}")
@@ -122,7 +126,7 @@ def record_to_document(
         meta["content_type"] = "text/plain"
     else:
         if rtype == "response" and ("application/http" in rec.content_type.lower() or rec.block[:5] == b"HTTP/"):
-            resp = parse_response(rec.block)
+            resp = parse_response(rec.block, max_body=max_record_bytes)
             if resp is None:
                 counters.inc("skipped:not_http")
                 counters.inc("read:errors")
@@ -132,6 +136,9 @@ def record_to_document(
                 counters.inc("read:errors")
                 counters.inc("read:http_problems")
                 report(ArchiveError(rec.file, rec.offset, problem, rec.record_id))
+            if resp.cut:
+                counters.inc("read:cut:too_large")
+                meta["truncated"] = "length"
             meta["http_status"] = resp.status
             if not 200 <= resp.status < 300:
                 counters.inc(f"skipped:http_status:{resp.status // 100}xx")
@@ -187,6 +194,7 @@ def read_archive(
     counters: Counters | None = None,
     source: str = "",
     name: str | None = None,
+    max_record_bytes: int = MAX_RECORD_BYTES,
 ) -> Iterator[Document]:
     """Documents from one WARC/ARC/WET file; problems go to ``errors`` and counters.
 
@@ -196,9 +204,9 @@ def read_archive(
     """
     counters = counters if counters is not None else Counters()
     report = _sink(errors)
-    for rec in iter_records(path, report, counters, name=name):
+    for rec in iter_records(path, report, counters, name=name, max_record_bytes=max_record_bytes):
         counters.inc("read:records")
-        doc = record_to_document(rec, counters, report, source=source)
+        doc = record_to_document(rec, counters, report, source=source, max_record_bytes=max_record_bytes)
         if doc is not None:
             yield doc
 

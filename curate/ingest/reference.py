@@ -31,7 +31,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from curate.core.document import Document, DocumentFormatError, read_documents
+from curate.core.document import MAX_LINE_CHARS, Document, DocumentFormatError, read_documents
 
 KINDS = ("wikipedia", "wikitext", "gutenberg", "jsonl")
 
@@ -187,7 +187,8 @@ def strip_wikitext(markup: str) -> str:
     return "\n\n".join(paras)
 
 
-def read_wikipedia(path: str | os.PathLike, source: str = "wikipedia", min_chars: int = 1) -> Iterator[Document]:
+def read_wikipedia(path: str | os.PathLike, source: str = "wikipedia", min_chars: int = 1,
+                   errors: list | None = None, max_chars: int = MAX_LINE_CHARS) -> Iterator[Document]:
     """Articles of a MediaWiki XML dump; redirects and namespaces other than 0 skipped."""
     name = _stem(path)
     opener = bz2.open if str(path).lower().endswith(".bz2") else (
@@ -209,6 +210,12 @@ def read_wikipedia(path: str | os.PathLike, source: str = "wikipedia", min_chars
                             markup = c.text or ""
                 el.clear()
                 if ns != "0" or "redirect" in fields or markup.lstrip()[:9].upper() == "#REDIRECT":
+                    continue
+                if len(markup) > max_chars:
+                    # no article is this long; the markup cleaner's cost grows with it
+                    if errors is not None:
+                        errors.append({"file": str(path), "line": 0,
+                                       "reason": f"page {page_id}: markup longer than {max_chars} characters; skipped"})
                     continue
                 text = strip_wikitext(markup)
                 if len(text) < min_chars:
@@ -282,10 +289,20 @@ def paginate(text: str, page_chars: int = 3000) -> list[str]:
     return pages
 
 
-def read_gutenberg(path: str | os.PathLike, source: str = "books", page_chars: int = 3000) -> Iterator[Document]:
-    """Page-sized documents of one Project Gutenberg plain-text book."""
+def read_gutenberg(path: str | os.PathLike, source: str = "books", page_chars: int = 3000,
+                   errors: list | None = None, max_chars: int = MAX_LINE_CHARS) -> Iterator[Document]:
+    """Page-sized documents of one Project Gutenberg plain-text book.
+
+    A book longer than ``max_chars`` keeps its first ``max_chars`` (reported
+    to ``errors``): the largest books are a few MB, so more is not a book.
+    """
     with _open_text(path) as fh:
-        body = strip_gutenberg(fh.read())
+        text = fh.read(max_chars + 1)
+        if len(text) > max_chars:
+            text = text[:max_chars]
+            if errors is not None:
+                errors.append({"file": str(path), "line": 0, "reason": f"longer than {max_chars} characters; cut there"})
+        body = strip_gutenberg(text)
     name = _stem(path)
     for i, page in enumerate(paginate(body, page_chars)):
         yield Document(id=f"{source}:{name}:{i}", text=page, source=source,
@@ -317,11 +334,11 @@ def read_reference(kind: str, path: str | os.PathLike, *, source: str = "", text
     """Documents of one reference file of the given ``kind`` (see ``KINDS``)."""
     src = source or DEFAULT_SOURCE.get(kind, "")
     if kind == "wikipedia":
-        return read_wikipedia(path, source=src)
+        return read_wikipedia(path, source=src, errors=errors)
     if kind == "wikitext":
         return read_wikitext(path, source=src)
     if kind == "gutenberg":
-        return read_gutenberg(path, source=src, page_chars=page_chars)
+        return read_gutenberg(path, source=src, page_chars=page_chars, errors=errors)
     if kind == "jsonl":
         return read_jsonl(path, text_field=text_field, source=src, errors=errors)
     raise ValueError(f"unknown reference kind {kind!r} (one of {', '.join(KINDS)})")
