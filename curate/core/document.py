@@ -173,20 +173,45 @@ def read_documents(
             pf = pq.ParquetFile(path, pre_buffer=False)
         except (pa.ArrowInvalid, OSError) as exc:
             raise DocumentFormatError(f"{path}: not a readable Parquet file ({exc})") from exc
-        for batch in pf.iter_batches(batch_size=ROW_GROUP_SIZE):
-            cols = batch.to_pydict()
+        batches = pf.iter_batches(batch_size=ROW_GROUP_SIZE)
+        row = 0
+        while True:
+            try:
+                batch = next(batches, None)
+                if batch is None:
+                    return
+                cols = batch.to_pydict()
+                if not isinstance(cols.get("id"), list) or not isinstance(cols.get("text"), list):
+                    raise ValueError("no id and text columns")
+            except (pa.ArrowException, OSError, ValueError) as exc:
+                # a damaged row group: the rows before it are kept, the rest reported
+                msg = f"{path}: row {row}: unreadable Parquet data ({type(exc).__name__}: {exc})"
+                if errors is None:
+                    raise DocumentFormatError(msg) from exc
+                errors.append({"file": str(path), "line": row, "reason": msg})
+                return
             n = batch.num_rows
             for i in range(n):
+                row += 1
                 meta_raw = cols.get("metadata", [None] * n)[i]
+                try:
+                    meta = json.loads(meta_raw) if meta_raw else {}
+                    if not isinstance(meta, dict) or not isinstance(cols["text"][i], str) \
+                            or not isinstance(cols["id"][i], str):
+                        raise ValueError("id or text is not a string, or metadata is not a JSON object")
+                except ValueError as exc:
+                    if errors is None:
+                        raise DocumentFormatError(f"{path}: row {row}: {exc}") from exc
+                    errors.append({"file": str(path), "line": row, "reason": str(exc)})
+                    continue
                 yield Document(
                     id=cols["id"][i],
                     text=cols["text"][i],
                     source=(cols.get("source") or [""] * n)[i] or "",
                     url=(cols.get("url") or [""] * n)[i] or "",
                     created=(cols.get("created") or [""] * n)[i] or "",
-                    metadata=json.loads(meta_raw) if meta_raw else {},
+                    metadata=meta,
                 )
-        return
     with _open_text(path, "rt") as fh:
         lineno = 0
         while True:

@@ -323,20 +323,12 @@ def _fastwarc_records(opener: Opener, path: str, report: ErrorSink, counters: Co
                 # up to the next record header and reports the bad length
                 raise ValueError(f"record at {rec.stream_pos}: Content-Length {clen!r}")
             block = _read_capped(rec.reader, max_record_bytes)
-            truncated = ""
+            if len(block) > max_record_bytes or len(block) < int(clen):
+                # Over the cap, or the file ends inside the record: FastWARC would
+                # trust the length, but a wrong one swallows the records it runs
+                # over. The lenient reader checks it (and cuts, streaming past).
+                raise ValueError(f"record at {rec.stream_pos}: {len(block)} bytes read of {clen}")
             record_id = _clean_id(h.get("WARC-Record-ID") or "")
-            if len(block) > max_record_bytes:
-                # the rest of the block is skipped by FastWARC as it moves on (streamed, never held)
-                block = block[:max_record_bytes]
-                truncated = "length"
-                counters.inc("read:errors")
-                counters.inc("read:cut:too_large")
-                report(ArchiveError(path, rec.stream_pos, f"record of {clen} bytes cut at {max_record_bytes}", record_id))
-            elif len(block) < int(clen):
-                # the file ends inside this record (FastWARC gives what there is)
-                truncated = "length"
-                counters.inc("read:errors")
-                report(ArchiveError(path, rec.stream_pos, f"record truncated: {len(block)} of {clen} bytes", record_id))
             held = ArchiveRecord(
                 file=path,
                 offset=rec.stream_pos,
@@ -347,7 +339,7 @@ def _fastwarc_records(opener: Opener, path: str, report: ErrorSink, counters: Co
                 date=_clean_date(h.get("WARC-Date") or ""),
                 content_type=h.get("Content-Type") or "",
                 headers={k: _cap_header(v) for k, v in h.items()},
-                truncated=truncated or (h.get("WARC-Truncated") or ""),
+                truncated=h.get("WARC-Truncated") or "",
                 index=i,
             )
         if held is not None:
@@ -642,6 +634,15 @@ class _Source:
                 m = needle.search(self.buf, rel)
                 return m.start() + self.base if m else -1
 
+    def rewind(self, opener: Opener, pos: int) -> None:
+        """Read the file again from its start and stop with ``pos`` buffered
+        (problems already reported are not reported twice)."""
+        report = self.report
+        self.fh.close()
+        self.__init__(opener, self.path, lambda e: None)
+        self.skip_to(pos)
+        self.report = report
+
     def skip_to(self, pos: int) -> bool:
         """Read on until ``pos`` is buffered, releasing what lies before it;
         False if the file ends first."""
@@ -752,19 +753,37 @@ class _LenientReader:
         length = int(length_raw)
         take = min(length, self.cap)
         if not src.ensure(body_start, take):
+            # the file ends before the declared length: a truncated file, or a
+            # length that is wrong (too large) with more records after it
+            nxt = self._next_plausible(src, framing, body_start + 1)
+            if nxt >= 0:
+                self._error(src, rec_start, f"{framing.length_field} {length} runs past the next record; "
+                                            f"{framing.resynchronised}", record_id)
+                return _strip_tail(src.get(body_start, nxt)), "", nxt
             got = src.end() - body_start
             self._error(src, rec_start, f"{framing.record} truncated: {got} of {length} bytes", record_id)
             return src.get(body_start, src.end()), "length", src.end()
         end = body_start + take
         src.ensure(end, framing.lookahead)
         if length > take:
+            # a wrong length, not a large record, when a record starts inside what we hold
+            nxt = self._next_plausible(src, framing, body_start + 1, stop=end)
+            if nxt >= 0:
+                self._error(src, rec_start, f"{framing.length_field} {length} runs past the next record; "
+                                            f"{framing.resynchronised}", record_id)
+                return _strip_tail(src.get(body_start, nxt)), "", nxt
             self._cut(src, rec_start, f"{framing.record} of {length} bytes cut at {take}", record_id)
             block = src.get(body_start, end)
             # skip the rest by its length (no scan) when the next record is where it says
             stop = body_start + length
             if src.skip_to(stop) and src.ensure(stop, framing.lookahead) and framing.ends_at(src, stop):
                 return block, "length", stop
-            return block, "length", self._next_header(src, framing, max(end, src.base))
+            # it is not: the length was wrong after all, and the records it ran
+            # over were released while skipping. Read the file again up to the
+            # cut and look for them (rare: a damaged length over the cap).
+            src.rewind(self.opener, end)
+            nxt = self._next_plausible(src, framing, end)
+            return block, "length", nxt if nxt >= 0 else src.end()
         if framing.ends_at(src, end):
             return src.get(body_start, end), "", end
         if framing.separated(src, end):
@@ -791,7 +810,7 @@ class _LenientReader:
         header: all of it when that is within the cap, else the first ``cap``
         bytes, marked truncated, with the rest streamed past."""
         nxt = src.find(framing.header, body_start, limit=self.cap)
-        if nxt >= 0:
+        if 0 <= nxt <= body_start + self.cap:
             return _strip_tail(src.get(body_start, nxt)), "", nxt
         if src.eof and src.end() - body_start <= self.cap:
             return _strip_tail(src.get(body_start, src.end())), "", src.end()
@@ -799,6 +818,19 @@ class _LenientReader:
         src.ensure(body_start, self.cap)
         block = src.get(body_start, min(src.end(), body_start + self.cap))
         return block, "length", self._next_header(src, framing, body_start + self.cap)
+
+    @staticmethod
+    def _next_plausible(src: _Source, framing: "_Framing", start: int, stop: int | None = None) -> int:
+        """The first record header at or after ``start`` (and before ``stop``) that
+        looks like a real one, not a version line inside a page; -1 if none."""
+        pos = start
+        while True:
+            hit = src.find(framing.header, pos, release=stop is None)
+            if hit < 0 or (stop is not None and hit >= stop):
+                return -1
+            if framing.plausible(src, hit):
+                return hit
+            pos = hit + 1
 
     @staticmethod
     def _next_header(src: _Source, framing: "_Framing", start: int) -> int:
@@ -937,6 +969,20 @@ def _at_arc(src: _Source, pos: int) -> bool:
     return bool(_ARC_HEADER.match(chunk))
 
 
+def _warc_plausible(src: _Source, pos: int) -> bool:
+    """A WARC header starts at ``pos``: a version line, then within a header's
+    length a WARC-Type or WARC-Record-ID field and the blank line that ends it."""
+    src.ensure(pos, 4096)
+    head = src.get(pos, pos + 4096)
+    end = head.find(b"\r\n\r\n")
+    if end < 0:
+        end = head.find(b"\n\n")
+    if end < 0:
+        return False
+    head = head[:end].lower()
+    return b"\nwarc-type:" in head or b"\nwarc-record-id:" in head
+
+
 def _warc_separated(src: _Source, pos: int) -> bool:
     """The record separator (CRLF CRLF, bare LFs, or only padding) follows ``pos``."""
     tail = src.get(pos, pos + 4)
@@ -986,14 +1032,15 @@ class _Framing:
     lookahead: int  # bytes made available past a declared end before checking it
     ends_at: Callable[[_Source, int], bool]  # does a block end cleanly at this position (next record or EOF)?
     separated: Callable[[_Source, int], bool]  # is a record separator there (perhaps with garbage after)?
+    plausible: Callable[[_Source, int], bool]  # does a real record header start here?
     length_field: str  # "Content-Length"
     record: str  # "record"
     resynchronised: str  # what a length that misses the record end leads to
 
 
-_WARC_FRAMING = _Framing(_WARC_START, _PADDING_LOOKAHEAD, _warc_ends_at, _warc_separated, "Content-Length", "record",
+_WARC_FRAMING = _Framing(_WARC_START, _PADDING_LOOKAHEAD, _warc_ends_at, _warc_separated, _warc_plausible, "Content-Length", "record",
                          "resynchronised on next record header")
-_ARC_FRAMING = _Framing(_ARC_HEADER, 2, _arc_ends_at, _arc_ends_at, "ARC record length", "ARC record",
+_ARC_FRAMING = _Framing(_ARC_HEADER, 2, _arc_ends_at, _arc_ends_at, _at_arc, "ARC record length", "ARC record",
                         "resynchronised")
 
 

@@ -45,7 +45,7 @@ def normalise_charset(label: str) -> str | None:
     label = _SUPERSETS.get(label, label)
     try:
         return codecs.lookup(label).name
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a label with a NUL in it
         return None
 
 
