@@ -825,7 +825,8 @@ class _LenientReader:
         looks like a real one, not a version line inside a page; -1 if none."""
         pos = start
         while True:
-            hit = src.find(framing.header, pos, release=stop is None)
+            hit = src.find(framing.header, pos, limit=None if stop is None else max(0, stop - pos),
+                           release=stop is None)
             if hit < 0 or (stop is not None and hit >= stop):
                 return -1
             if framing.plausible(src, hit):
