@@ -21,6 +21,8 @@ import argparse
 import sys
 
 from cli.common import eprint
+from curate.core.document import abort_open_writers
+from curate.core.files import OutputError
 from cli.decontaminate import add_decontaminate_parser
 from cli.dedup import add_dedup_parser
 from cli.filter import add_filter_parser
@@ -46,7 +48,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except OutputError as exc:
+        # a full disk or an unwritable path: one line, and no partial output
+        abort_open_writers()
+        eprint(f"curate {args.command}: error: {exc}")
+        return 1
     except KeyboardInterrupt:
+        abort_open_writers()
         eprint("curate: interrupted")
         return 130
     except BrokenPipeError:

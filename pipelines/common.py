@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import logging
 import operator
@@ -41,6 +42,7 @@ from curate.core.document import (
     read_documents,
 )
 from curate.core.fields import SettingsError
+from curate.core.files import OutputError, output_lock
 from curate.ingest.sources import SourceError
 from pipelines.fileio import local_copy, put
 
@@ -196,6 +198,18 @@ def job_parser(prog: str, doc: str) -> argparse.ArgumentParser:
     return argparse.ArgumentParser(prog=prog, description=doc.split("\n\n")[0])
 
 
+def job_lock(out: str, job: str):
+    """Hold a local output directory for one run (curate.core.files.output_lock): a
+    second run into it stops with one line instead of interleaving its files.
+
+    Object stores (gs://) have no exclusive create through Beam's FileSystems, so
+    there is no lock there; what keeps two Dataflow jobs with one OUT apart is
+    the layout: every output file is written under a unique temp name and renamed,
+    and each is a function of its input and the job's settings alone.
+    """
+    return output_lock(out, job) if "://" not in out else contextlib.nullcontext()
+
+
 def say_error(prog: str, message) -> None:
     print(f"{prog}: error: {message}", file=sys.stderr)
 
@@ -210,10 +224,38 @@ def run_main(prog: str, run: Callable, argv: list[str] | None = None,
     """
     # Beam's worker processes log every option they discard at WARNING; keep
     # the terminal for our progress lines and errors.
-    logging.getLogger("apache_beam").setLevel(logging.ERROR)
+    # A worker's exception is logged by the runner and then re-raised to us: we
+    # report it (one line, or the traceback of a real bug), so its log copy is noise.
+    logging.getLogger("apache_beam").setLevel(logging.CRITICAL)
     try:
         result = run(argv)
     except errors as exc:
         say_error(prog, exc)
         return 2
+    except OutputError as exc:
+        say_error(prog, exc)
+        return 1
+    except Exception as exc:
+        # Beam's runners re-raise a worker's error wrapped (RuntimeError naming the
+        # step); an output that cannot be written is still one line, not a traceback.
+        found = _wrapped_output_error(exc)
+        if found is None:
+            raise
+        say_error(prog, found)
+        return 1
     return status(result)
+
+
+def _wrapped_output_error(exc: BaseException) -> str | None:
+    """The message of an OutputError (or a full-disk OSError) inside ``exc``, if any."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OutputError):
+            return str(exc)
+        text = str(exc)
+        for marker in ("OutputError: ", "[Errno 28] "):
+            if marker in text:
+                return text[text.index(marker) + (len(marker) if marker.startswith("Output") else 0):].split("\n")[0]
+        exc = exc.__cause__ or exc.__context__
+    return None

@@ -40,7 +40,7 @@ from curate.decontam.overlap import (
     summarize_report,
 )
 from curate.ingest.sources import SourceError
-from pipelines.common import (BeamCounters, ByShard, ReadDocsFn, add_runner_args, auto_shards, job_parser,
+from pipelines.common import (BeamCounters, job_lock, ByShard, ReadDocsFn, add_runner_args, auto_shards, job_parser,
                               make_pipeline, put_documents, run_main, shard_name)
 from pipelines.fileio import expand, get, join, put_json
 
@@ -157,18 +157,19 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
               f"{len(inputs)} input file(s)", file=sys.stderr, flush=True)
     p = make_pipeline(args, beam_args, test_pipeline)
     out = args.out
-    # a rerun replaces the previous output instead of mixing shard counts
-    old = join(out, "docs")
-    if FileSystems.exists(old):
-        FileSystems.delete([old])
-    build(p, inputs, dec, out, args.shards or auto_shards(inputs), args.top)
-    p.run().wait_until_finish()
-    result = json.loads(get(join(out, "report.json")).decode())
-    if not args.quiet:
-        c = result["counters"]
-        print(f"decontam: {c.get('docs', 0)} documents, {c.get('decontam:touched', 0)} "
-              f"touched, {c.get('kept', 0)} kept -> {out}", file=sys.stderr)
-    return result
+    with job_lock(out, "pipelines.decontam"):
+        # a rerun replaces the previous output instead of mixing shard counts
+        old = join(out, "docs")
+        if FileSystems.exists(old):
+            FileSystems.delete([old])
+        build(p, inputs, dec, out, args.shards or auto_shards(inputs), args.top)
+        p.run().wait_until_finish()
+        result = json.loads(get(join(out, "report.json")).decode())
+        if not args.quiet:
+            c = result["counters"]
+            print(f"decontam: {c.get('docs', 0)} documents, {c.get('decontam:touched', 0)} "
+                  f"touched, {c.get('kept', 0)} kept -> {out}", file=sys.stderr)
+        return result
 
 
 def main(argv=None) -> int:

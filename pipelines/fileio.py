@@ -17,10 +17,10 @@ import shutil
 import tempfile
 import uuid
 
-from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystem import BeamIOError, CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from curate.core.files import dumps_json
+from curate.core.files import OutputError, dumps_json
 
 
 def join(out: str, *parts: str) -> str:
@@ -36,15 +36,23 @@ def put(dest: str, data: bytes) -> None:
     temp file, and a crash never leaves a partial file under the final name.
     """
     tmp = f"{dest}.tmp-{uuid.uuid4().hex}"
-    if "://" not in dest:
-        # object stores have no directories; local ones must exist (several
-        # workers may create the same one at once, hence exist_ok)
-        os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
-    with FileSystems.create(tmp, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
-        fh.write(data)
-    if FileSystems.exists(dest):
-        FileSystems.delete([dest])
-    FileSystems.rename([tmp], [dest])
+    try:
+        if "://" not in dest:
+            # object stores have no directories; local ones must exist (several
+            # workers may create the same one at once, hence exist_ok)
+            os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
+        with FileSystems.create(tmp, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
+            fh.write(data)
+        if FileSystems.exists(dest):
+            FileSystems.delete([dest])
+        FileSystems.rename([tmp], [dest])
+    except (OSError, BeamIOError) as exc:
+        # a full disk or an unwritable location: no temp file left behind, and
+        # an error that names the output (pipelines.common.run_main prints it)
+        with contextlib.suppress(OSError, BeamIOError):
+            if FileSystems.exists(tmp):
+                FileSystems.delete([tmp])
+        raise OutputError(f"{dest}: cannot write ({getattr(exc, 'strerror', None) or exc})") from exc
 
 
 def put_json(dest: str, obj) -> None:

@@ -62,6 +62,7 @@ from curate.ingest.sources import (
     resolve_crawls,
 )
 from pipelines.common import (
+    job_lock,
     BeamCounters,
     add_runner_args,
     job_parser,
@@ -340,62 +341,63 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     if not locations:
         raise SourceError("no input files")
     out = args.out or f"out/{args.crawl or 'input'}/filter"
-    config = StageConfig.preset(args.preset)
-    if args.languages:
-        config.langid.languages = tuple(x.strip() for x in args.languages.split(",") if x.strip())
-    if args.lang_threshold is not None:
-        config.langid.threshold = args.lang_threshold
-    keys = {input_key(loc): loc for loc in locations}
-    if len(keys) != len(locations):
-        raise SourceError("two inputs map to the same output key; rename one of them")
-    # "none" (as --help says) or nothing: no quality stage
-    quality_model = None if (args.quality_model or "none").lower() == "none" else args.quality_model
-    done = _done_keys(out) & set(keys)
-    todo = [loc for loc in locations if input_key(loc) not in done]
-    resolved = {"inputs": locations, "config": config.to_dict(), "rejected_rate": args.rejected_rate,
-                "quality_model": quality_model, "quality_alpha": args.quality_alpha,
-                "max_record_bytes": max_record_bytes(args.max_record_mb),
-                "crawl": args.crawl, "files": args.files, "seed": args.seed, "source_kind": args.source_kind}
-    put_json(f"{out.rstrip('/')}/config.json", resolved)
-    if not args.quiet:
-        print(f"filter: {len(locations)} inputs, {len(done)} already done, {len(todo)} to process -> {out}",
-              file=sys.stderr, flush=True)
-    if todo:
-        p = make_pipeline(args, beam_args, test_pipeline)
-        scorer_factory = None
-        if quality_model:
-            import functools
+    with job_lock(out, "pipelines.filter"):
+        config = StageConfig.preset(args.preset)
+        if args.languages:
+            config.langid.languages = tuple(x.strip() for x in args.languages.split(",") if x.strip())
+        if args.lang_threshold is not None:
+            config.langid.threshold = args.lang_threshold
+        keys = {input_key(loc): loc for loc in locations}
+        if len(keys) != len(locations):
+            raise SourceError("two inputs map to the same output key; rename one of them")
+        # "none" (as --help says) or nothing: no quality stage
+        quality_model = None if (args.quality_model or "none").lower() == "none" else args.quality_model
+        done = _done_keys(out) & set(keys)
+        todo = [loc for loc in locations if input_key(loc) not in done]
+        resolved = {"inputs": locations, "config": config.to_dict(), "rejected_rate": args.rejected_rate,
+                    "quality_model": quality_model, "quality_alpha": args.quality_alpha,
+                    "max_record_bytes": max_record_bytes(args.max_record_mb),
+                    "crawl": args.crawl, "files": args.files, "seed": args.seed, "source_kind": args.source_kind}
+        put_json(f"{out.rstrip('/')}/config.json", resolved)
+        if not args.quiet:
+            print(f"filter: {len(locations)} inputs, {len(done)} already done, {len(todo)} to process -> {out}",
+                  file=sys.stderr, flush=True)
+        if todo:
+            p = make_pipeline(args, beam_args, test_pipeline)
+            scorer_factory = None
+            if quality_model:
+                import functools
 
-            from classifiers.models import ModelError
-            from classifiers.scoring import make_scorer
+                from classifiers.models import ModelError
+                from classifiers.scoring import make_scorer
 
-            try:
-                make_scorer(quality_model)  # fail fast, in the driver, on a bad model
-            except (ModelError, OSError) as exc:
-                raise SourceError(f"quality model: {exc}") from exc
-            scorer_factory = functools.partial(make_scorer, quality_model, args.quality_alpha)
-        build(p, todo, out, config, args.rejected_rate, args.source, args.retries, args.backoff,
-              scorer_factory=scorer_factory, max_record_bytes=max_record_bytes(args.max_record_mb))
-        watcher = _Watcher(out, len(locations)) if not args.quiet and "://" not in out else None
-        if watcher:
-            watcher.start()
-        try:
-            result = p.run()
-            result.wait_until_finish()
-        finally:
+                try:
+                    make_scorer(quality_model)  # fail fast, in the driver, on a bad model
+                except (ModelError, OSError) as exc:
+                    raise SourceError(f"quality model: {exc}") from exc
+                scorer_factory = functools.partial(make_scorer, quality_model, args.quality_alpha)
+            build(p, todo, out, config, args.rejected_rate, args.source, args.retries, args.backoff,
+                  scorer_factory=scorer_factory, max_record_bytes=max_record_bytes(args.max_record_mb))
+            watcher = _Watcher(out, len(locations)) if not args.quiet and "://" not in out else None
             if watcher:
-                watcher.stop.set()
-    stats = merge_counts(_read_json(output_path(out, "stats", k)) for k in sorted(keys)
-                         if FileSystems.exists(output_path(out, "stats", k)))
-    failed = sorted(k for k in keys if k not in _done_keys(out))
-    put_json(f"{out.rstrip('/')}/stats.json",
-             {"counters": stats, "inputs": len(locations), "incomplete_inputs": failed})
-    if not args.quiet:
-        print(summary_table(f"filter: done -> {out}", stats), file=sys.stderr)
-        if failed:
+                watcher.start()
+            try:
+                result = p.run()
+                result.wait_until_finish()
+            finally:
+                if watcher:
+                    watcher.stop.set()
+        stats = merge_counts(_read_json(output_path(out, "stats", k)) for k in sorted(keys)
+                             if FileSystems.exists(output_path(out, "stats", k)))
+        failed = sorted(k for k in keys if k not in _done_keys(out))
+        put_json(f"{out.rstrip('/')}/stats.json",
+                 {"counters": stats, "inputs": len(locations), "incomplete_inputs": failed})
+        if not args.quiet:
+            print(summary_table(f"filter: done -> {out}", stats), file=sys.stderr)
+        if failed:  # said even with --quiet: it is an error, not progress
             print(f"filter: {len(failed)} input(s) could not be read completely (see {out}/errors/): "
                   + ", ".join(failed[:5]), file=sys.stderr)
-    return {"counters": stats, "incomplete_inputs": failed, "out": out}
+        return {"counters": stats, "incomplete_inputs": failed, "out": out}
 
 
 def _exit_status(result: dict) -> int:

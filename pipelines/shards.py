@@ -46,7 +46,7 @@ from curate.mixture.build import (
 from curate.mixture.options import add_build_args, config_from_args
 from curate.mixture.shards import assemble_parts, write_part
 from curate.mixture.tokenizer import Tokenizer
-from pipelines.common import add_runner_args, job_parser, make_pipeline, metric, run_main
+from pipelines.common import add_runner_args, job_lock, job_parser, make_pipeline, metric, run_main
 
 
 class _PlanFn(beam.DoFn):
@@ -115,24 +115,25 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     if "://" in args.out:
         raise SourceError(f"--out {args.out}: the shard job writes to a shared file system path, "
                           "not an object store URL (mount the bucket, or copy the shards afterwards)")
-    config = config_from_args(args)
-    log = (lambda m: None) if args.quiet else (lambda m: print(f"shards: {m}", file=sys.stderr, flush=True))
-    # an absolute output folder: workers may run in another directory (the
-    # manifest lists shard paths relative to it, so nothing else changes)
-    plan = prepare(config, Path(args.out).resolve(), tokenizer_path=args.tokenizer, log=log)
-    if plan.pending:
-        n_files = sum(len(plan.files[n]) for n in plan.pending)
-        log(f"{len(plan.pending)} source(s) to write ({', '.join(plan.pending)}), {n_files} input file(s); "
-            f"encoder: {Tokenizer.load(plan.tokenizer_path).backend}")
-        p = make_pipeline(args, beam_args, test_pipeline)
-        build(p, plan)
-        p.run().wait_until_finish()
-        shutil.rmtree(plan.out / "_parts", ignore_errors=True)
-    manifest = write_manifest(plan)
-    if not args.quiet:
-        print(format_table(manifest["epochs_table"], config.budget_tokens, config.max_epochs))
-        print(f"manifest: {args.out.rstrip('/')}/manifest.json")
-    return manifest
+    with job_lock(args.out, "pipelines.shards"):
+        config = config_from_args(args)
+        log = (lambda m: None) if args.quiet else (lambda m: print(f"shards: {m}", file=sys.stderr, flush=True))
+        # an absolute output folder: workers may run in another directory (the
+        # manifest lists shard paths relative to it, so nothing else changes)
+        plan = prepare(config, Path(args.out).resolve(), tokenizer_path=args.tokenizer, log=log)
+        if plan.pending:
+            n_files = sum(len(plan.files[n]) for n in plan.pending)
+            log(f"{len(plan.pending)} source(s) to write ({', '.join(plan.pending)}), {n_files} input file(s); "
+                f"encoder: {Tokenizer.load(plan.tokenizer_path).backend}")
+            p = make_pipeline(args, beam_args, test_pipeline)
+            build(p, plan)
+            p.run().wait_until_finish()
+            shutil.rmtree(plan.out / "_parts", ignore_errors=True)
+        manifest = write_manifest(plan)
+        if not args.quiet:
+            print(format_table(manifest["epochs_table"], config.budget_tokens, config.max_epochs))
+            print(f"manifest: {args.out.rstrip('/')}/manifest.json")
+        return manifest
 
 
 def main(argv=None) -> int:

@@ -22,12 +22,15 @@ import gzip
 import io
 import json
 import os
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Self
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from curate.core.files import output_error, temp_name
 
 # The Arrow schema of a document shard. ``metadata`` is a JSON object serialised to
 # a string: annotations differ per stage and per source, and a string column keeps
@@ -251,6 +254,20 @@ def read_documents(
                 errors.append({"file": str(path), "line": lineno, "reason": str(exc)})
 
 
+# Writers not yet closed or aborted, so that a command that fails can remove
+# every temp file it started (abort_open_writers), whatever raised.
+_OPEN_WRITERS: "weakref.WeakSet[AtomicWriter]" = weakref.WeakSet()
+
+
+def abort_open_writers() -> None:
+    """Abort every writer still open: their temp files go, earlier outputs stay."""
+    for w in list(_OPEN_WRITERS):
+        try:
+            w.abort()
+        except Exception:  # noqa: BLE001 - best effort while failing already; the first error is reported
+            pass
+
+
 class AtomicWriter:
     """A writer that publishes its output on ``close()`` and removes it on ``abort()``.
 
@@ -277,7 +294,7 @@ class AtomicWriter:
 class DocumentWriter(AtomicWriter):
     """Write Documents to Parquet or JSONL(.gz), atomically.
 
-    Output goes to ``<path>.tmp`` and is renamed on a clean ``close()``, so a
+    Output goes to ``<path>.<pid>.tmp`` and is renamed on a clean ``close()``, so a
     crashed run never leaves a half-written shard under the final name.
 
     >>> with DocumentWriter("/tmp/_w.parquet") as w:
@@ -289,26 +306,37 @@ class DocumentWriter(AtomicWriter):
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self.format = _format(path)
-        self.tmp = self.path.with_name(self.path.name + ".tmp")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = temp_name(self.path)
         self.count = 0
         self._rows: list[Document] = []
         self._pq_writer: pq.ParquetWriter | None = None
-        self._fh = (_open_text(self.tmp, "wt", gz=str(path).lower().endswith(".gz"))
-                    if self.format == "jsonl" else None)
-        if self.format == "parquet":
-            self._pq_writer = pq.ParquetWriter(
-                self.tmp, SCHEMA, compression="zstd", write_statistics=False
-            )
+        self._fh = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = (_open_text(self.tmp, "wt", gz=str(path).lower().endswith(".gz"))
+                        if self.format == "jsonl" else None)
+            if self.format == "parquet":
+                self._pq_writer = pq.ParquetWriter(
+                    self.tmp, SCHEMA, compression="zstd", write_statistics=False
+                )
+        except OSError as exc:
+            if self.path.parent.is_dir():
+                self.tmp.unlink(missing_ok=True)
+            raise output_error(self.path, exc) from exc
+        _OPEN_WRITERS.add(self)
 
     def write(self, doc: Document) -> None:
         self.count += 1
-        if self._fh is not None:
-            self._fh.write(json.dumps(doc.to_json(), ensure_ascii=False) + "\n")
-            return
-        self._rows.append(doc)
-        if len(self._rows) >= ROW_GROUP_SIZE:
-            self._flush()
+        try:
+            if self._fh is not None:
+                self._fh.write(json.dumps(doc.to_json(), ensure_ascii=False) + "\n")
+                return
+            self._rows.append(doc)
+            if len(self._rows) >= ROW_GROUP_SIZE:
+                self._flush()
+        except OSError as exc:
+            self.abort()
+            raise output_error(self.path, exc) from exc
 
     def _flush(self) -> None:
         if not self._rows or self._pq_writer is None:
@@ -330,21 +358,31 @@ class DocumentWriter(AtomicWriter):
         self._rows.clear()
 
     def close(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-        else:
-            self._flush()
-            assert self._pq_writer is not None
-            self._pq_writer.close()
-        self.tmp.replace(self.path)
-
-    def abort(self) -> None:
-        """Drop the temp file (on an exception), leaving any earlier output intact."""
         try:
             if self._fh is not None:
                 self._fh.close()
-            elif self._pq_writer is not None:
+            else:
+                self._flush()
+                assert self._pq_writer is not None
                 self._pq_writer.close()
+            self.tmp.replace(self.path)
+        except OSError as exc:
+            self.abort()
+            raise output_error(self.path, exc) from exc
+        _OPEN_WRITERS.discard(self)
+
+    def abort(self) -> None:
+        """Drop the temp file (on an exception), leaving any earlier output intact."""
+        _OPEN_WRITERS.discard(self)
+        try:
+            if self._fh is not None:
+                fh, self._fh = self._fh, None
+                fh.close()
+            elif self._pq_writer is not None:
+                w, self._pq_writer = self._pq_writer, None
+                w.close()
+        except OSError:
+            pass  # closing flushes; on a full disk that fails too, and the file goes anyway
         finally:
             self.tmp.unlink(missing_ok=True)
 
