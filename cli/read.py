@@ -69,9 +69,13 @@ def cmd_read(args: argparse.Namespace) -> int:
         if errors_fh:
             errors_fh.close()
         return 1
-    writer.close()
     if errors_fh is not None:
         errors_fh.close()
+    if counters["read:files"] == 0 and writer.count == 0:
+        # no input could be read: no output (an empty file would look like a result)
+        writer.abort()
+        return 1
+    writer.close()
     finish(args.output, counters, {"inputs": [str(p) for p in args.paths], "output": str(args.output)},
            f"read: {writer.count} documents -> {args.output}", args.quiet, [progress.done_line()])
     return 1 if failed_files else 0

@@ -18,7 +18,7 @@ def cmd_reference(args: argparse.Namespace) -> int:
     if writer is None:
         return 2
     failed, errors = 0, []
-    with writer:
+    try:
         for path in args.paths:
             try:
                 n = 0
@@ -31,7 +31,16 @@ def cmd_reference(args: argparse.Namespace) -> int:
                     eprint(f"{path}: {n} documents")
             except (OSError, EOFError, DocumentFormatError) as exc:
                 failed += 1
-                eprint(f"curate reference: {path}: {getattr(exc, 'strerror', None) or exc}")
+                eprint(f"curate reference: error: {path}: {getattr(exc, 'strerror', None) or exc}")
+    except BaseException:
+        writer.abort()
+        raise
+    if failed == len(args.paths):
+        # nothing could be read: no output at all rather than an empty one that looks like a result
+        writer.abort()
+        report_input_errors("reference", errors)
+        return 1
+    writer.close()
     report_input_errors("reference", errors)
     if not args.quiet:
         eprint(f"wrote {writer.count} documents to {args.output}")

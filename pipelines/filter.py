@@ -22,6 +22,7 @@ finished ones, runs the pipeline and then merges the per-input stats.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import threading
@@ -341,6 +342,16 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     if not locations:
         raise SourceError("no input files")
     out = args.out or f"out/{args.crawl or 'input'}/filter"
+    # "none" (as --help says) or nothing: no quality stage
+    quality_model = None if (args.quality_model or "none").lower() == "none" else args.quality_model
+    if quality_model:
+        from classifiers.models import ModelError
+        from classifiers.scoring import make_scorer
+
+        try:
+            make_scorer(quality_model)  # fail fast, in the driver, before anything is written
+        except (ModelError, OSError) as exc:
+            raise SourceError(f"quality model: {exc}") from exc
     with job_lock(out, "pipelines.filter"):
         config = StageConfig.preset(args.preset)
         if args.languages:
@@ -350,8 +361,6 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
         keys = {input_key(loc): loc for loc in locations}
         if len(keys) != len(locations):
             raise SourceError("two inputs map to the same output key; rename one of them")
-        # "none" (as --help says) or nothing: no quality stage
-        quality_model = None if (args.quality_model or "none").lower() == "none" else args.quality_model
         done = _done_keys(out) & set(keys)
         todo = [loc for loc in locations if input_key(loc) not in done]
         resolved = {"inputs": locations, "config": config.to_dict(), "rejected_rate": args.rejected_rate,
@@ -366,15 +375,6 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
             p = make_pipeline(args, beam_args, test_pipeline)
             scorer_factory = None
             if quality_model:
-                import functools
-
-                from classifiers.models import ModelError
-                from classifiers.scoring import make_scorer
-
-                try:
-                    make_scorer(quality_model)  # fail fast, in the driver, on a bad model
-                except (ModelError, OSError) as exc:
-                    raise SourceError(f"quality model: {exc}") from exc
                 scorer_factory = functools.partial(make_scorer, quality_model, args.quality_alpha)
             build(p, todo, out, config, args.rejected_rate, args.source, args.retries, args.backoff,
                   scorer_factory=scorer_factory, max_record_bytes=max_record_bytes(args.max_record_mb))

@@ -239,7 +239,6 @@ def prepare(config: MixtureConfig, out: str | os.PathLike, tokenizer_path: str |
             log=print) -> BuildPlan:
     """Check the config, train (or reuse) the tokenizer, and find the sources already written."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     if not config.sources:
         raise ValueError("the mixture has no sources")
     names = [s.name for s in config.sources]
@@ -248,6 +247,7 @@ def prepare(config: MixtureConfig, out: str | os.PathLike, tokenizer_path: str |
     weights = config.normalized_weights()
     files = {s.name: s.files() for s in config.sources}
     digests = {s.name: _inputs_digest(files[s.name]) for s in config.sources}
+    out.mkdir(parents=True, exist_ok=True)  # only once the sources are known to exist
 
     tok_path = out / "tokenizer.json"
     if tokenizer_path is not None:
