@@ -48,7 +48,7 @@ def _load(location: str):
     try:
         return load_model(location)
     except (ModelError, OSError, KeyError, ValueError) as exc:
-        eprint(f"curate quality: cannot load model {location}: {exc}")
+        eprint(f"curate quality: error: cannot load model {location}: {exc}")
         return None
 
 
@@ -75,7 +75,7 @@ def cmd_score(args: argparse.Namespace) -> int:
                 raise ValueError('expected an object with a string "text"')
         except ValueError as exc:
             bad += 1
-            eprint(f"curate quality score: stdin:{lineno}: {exc}")
+            eprint(f"curate quality score: error: stdin:{lineno}: {exc}")
             # keep the output aligned with the input: one line per input record
             flush()
             sys.stdout.write(json.dumps({"id": None, "score": None, "error": str(exc)}) + "\n")
