@@ -174,7 +174,9 @@ def read_documents(
             # pre_buffer=False: stream row groups instead of loading the whole
             # compressed file first (~1.5 KB per document held otherwise)
             pf = pq.ParquetFile(path, pre_buffer=False)
-        except (pa.ArrowInvalid, OSError) as exc:
+        except (pa.ArrowInvalid, OSError, ValueError) as exc:
+            # ValueError: a damaged schema can hold a column name that is not
+            # UTF-8, which pyarrow reports as UnicodeDecodeError
             raise DocumentFormatError(f"{path}: not a readable Parquet file ({exc})") from exc
         batches = pf.iter_batches(batch_size=ROW_GROUP_SIZE)
         row = 0

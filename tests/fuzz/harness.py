@@ -383,10 +383,12 @@ def run_case(case: Case, seeds: Seeds) -> dict:
                     return info
                 old = int(m.group(2))
                 new = _new_length(old, rng)
-                # a length that lands exactly on a later record's end makes the two one
-                # record, which no reader can tell from a real one without a digest
+                # a length that lands on a later record's end makes the two one record,
+                # which no reader can tell from a real one without a digest; "on the end"
+                # includes landing inside that record's closing CRLFCRLF, since a reader
+                # must accept a short separator (real files have them, at EOF above all)
                 rest = [len(r) for r in seed.records[k + 1:]]
-                ends = {old + sum(rest[:j]) for j in range(1, len(rest) + 1)}
+                ends = {old + sum(rest[:j]) + sep for j in range(1, len(rest) + 1) for sep in range(5)}
                 if new.strip().isdigit() and int(new) in ends:
                     return info
                 rec[m.start(2):m.end(2)] = new
