@@ -1,35 +1,54 @@
-"""HTML -> main-content text.
+"""HTML -> main-content text, for every kind of page.
 
-``html_to_text`` keeps the body of an article (paragraphs, in-body headings,
-lists, tables, quotes) and drops navigation, headers/footers, share widgets,
-comment threads, "related" teasers and other page furniture.
+``html_to_text`` keeps what a page is about: an article's body, every post of
+a forum thread, the items of a listing or collection, all sections of a
+service page, a product's description and specifications (tabbed panels
+included), documentation without its sidebars. It drops navigation,
+headers/footers, share widgets, cookie banners and teaser lists.
 
-How it works (one parse, one linear pass in Python, then O(1) arithmetic):
+How it works (one parse, one linear pass in Python, then array arithmetic):
 
 1. Parse with Lexbor (via ``selectolax``), a fast C HTML5 parser that never
    rejects input.
 2. Walk the DOM once and flatten it into *blocks*: runs of text delimited by
-   block-level tags. Each block remembers its length, how much of it is link
-   text, and its position; each element remembers which range of blocks it
-   spans and whether its class/id looks like boilerplate.
-3. Give every block a value: positive for prose (long, few links), negative
-   for link lists and tiny fragments. Because an element's blocks are a
-   contiguous range, its subtree total is a difference of prefix sums, so the
-   *content container* (the element maximising that total, with a bonus for
-   explicit article markup) is found in one pass over the elements.
-4. Emit the container's blocks, minus those inside boilerplate-looking
-   sub-elements, link-dense or teaser fragments, interface labels and the
-   <h1> title.
+   block-level tags. Each block remembers its length, its link text, the tag
+   that opened it, the page regions around it (<article>, <main>, <form>,
+   hidden panels, <noscript>...) and the class/id vocabulary of its ancestors;
+   each element remembers its parent, its tag+class signature and the range
+   of blocks it spans. Page-level <nav>, <aside>, <footer>, <menu> and a
+   <header> outside <article>/<main> are cut with their subtree.
+3. The *article rule*: give every block a value (prose length minus link
+   text minus a fixed cost) and pick the element whose blocks sum highest;
+   an element's blocks are a contiguous range, so this is prefix sums. Its
+   blocks minus junk are what a news-article extractor would return.
+4. The *block model*: per block, 64 features (FEATURE_NAMES: the rule's
+   verdict, whether the block sits in the rule's container or one or two
+   levels above it, link density, length, tag, regions, class vocabulary,
+   how often its ancestors' signature repeats among siblings and on the page
+   (posts, cards, rows), neighbours, schema.org types the page declares).
+   Gradient-boosted trees, trained by ``benchmarks/extraction_train.py`` on
+   the tuning part of WCXB dev and the article benchmark and stored as plain
+   JSON in ``curate/data/extract_weights.json``, give each block the log-odds
+   that it is main content; blocks above the threshold are kept.
+5. Kept blocks are emitted in document order: headings, list items and table
+   rows on their own lines, paragraphs separated by a blank line.
 
-The rules are generic (tag semantics, text/link statistics, common class-name
-vocabulary); nothing is keyed on a site or URL. Worst case, per page: one
-Lexbor parse plus one Python visit per DOM node, about 2-4 ms for a typical
-news page on one core.
+The rules and features are generic (tag semantics, text/link statistics,
+repetition, common class-name vocabulary, schema.org types); nothing is keyed
+on a site or URL, and the URL is not used at all. Cost per page: one Lexbor
+parse, one Python visit per DOM node, O(blocks + elements) feature work and a
+numpy walk of the trees (about a millisecond for a few hundred blocks).
 """
 
 from __future__ import annotations
 
+import json
+import math
 import re
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
 
 try:  # selectolax >= 1.0 ships only the Lexbor backend
     from selectolax.lexbor import LexborHTMLParser as _Parser
@@ -43,9 +62,9 @@ __all__ = ["html_to_text"]
 # Removed together with their content: never visible article text (code,
 # media, form controls) or, by HTML semantics, navigation/side content.
 _SKIP_TAGS = frozenset(
-    """script style noscript template svg math iframe object embed canvas video audio
+    """script style template svg math iframe object embed canvas video audio
     picture img figcaption source track map button input select option optgroup textarea label
-    nav aside footer header head title meta link base dialog menu""".split()
+    head title meta link base dialog""".split()
 )
 
 # Tags that start a new block of text. Everything else is inline and its text
@@ -113,54 +132,130 @@ _BR = "\ue000"
 _HIDDEN_STYLE_RE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden")
 
 
-def _classify_hint(hint: str) -> tuple[bool, int]:
-    """class/id string -> (explicit article markup?, boilerplate strength 0/1/2)."""
-    hint = hint.lower()
-    if _POS_RE.search(hint):
-        return True, 0
-    if _EMBED_RE.search(hint):
-        return False, 0
-    if _NEG_STRONG_RE.search(hint):
-        return False, 2
-    if _NEG_WEAK_RE.search(hint):
-        return False, 1
-    return False, 0
+# Further class/id vocabularies, used only as features of the block model
+# (each sets one bit; see _classify_hint): none decides anything on its own.
+_COMMENT_RE = re.compile(r"comment|repl(y|ies)|respon")
+_POST_RE = re.compile(r"post|message|thread|topic|forum|review|answer|question|\bmsg")
+_ITEM_RE = re.compile(r"item|card|product|result|listing|entry|tile|grid|teaser|\blist")
+_DESC_RE = re.compile(r"descr|detail|spec|\btabs?\b|tab-|panel|accordion|feature|summary|overview|faq")
+_META_RE = re.compile(r"author|byline|\bdate|time|meta|user|avatar|profile|signature|rating")
 
-
-# class/id strings repeat heavily within and across pages ("menu-item", "col-md-6"),
-# so their verdicts are memoised. Bounded so a long-running worker cannot grow it
-# without limit; the cache never changes results, only speed.
 _HINT_CACHE_MAX = 100_000
-_hint_cache: dict[str, tuple[bool, int]] = {}
+
+# bits of an element's hint mask
+H_POS, H_NEG2, H_NEG1, H_COMMENT, H_POST, H_ITEM, H_DESC, H_META = (1 << k for k in range(8))
+N_HINTS = 8
+
+
+H_EMBED = 1 << N_HINTS  # internal: an embedded post, never boilerplate (see _EMBED_RE)
+
+
+def _token_bits(token: str) -> int:
+    """Hint bits of one lower-case class/id token ("post-content", "col-md-6")."""
+    m = 0
+    if _POS_RE.search(token):
+        m |= H_POS
+    if _EMBED_RE.search(token):
+        m |= H_EMBED
+    if _NEG_STRONG_RE.search(token):
+        m |= H_NEG2
+    elif _NEG_WEAK_RE.search(token):
+        m |= H_NEG1
+    if _COMMENT_RE.search(token):
+        m |= H_COMMENT
+    if _POST_RE.search(token):
+        m |= H_POST
+    if _ITEM_RE.search(token):
+        m |= H_ITEM
+    if _DESC_RE.search(token):
+        m |= H_DESC
+    if _META_RE.search(token):
+        m |= H_META
+    return m
+
+
+# Class tokens repeat across pages and sites far more than whole class strings
+# ("row", "clearfix", "col-md-6"), so their bits are memoised per token: the
+# regexes run once per new token, not once per element. Bounded like _hint_cache.
+_token_cache: dict[str, int] = {}
+
+
+def _classify_hint(hint: str) -> int:
+    """class/id string -> hint bitmask (H_*). H_POS: explicit article markup;
+    H_NEG2/H_NEG1: strong/weak boilerplate vocabulary (article markup and
+    embedded posts are never boilerplate); the rest only feed the block model."""
+    m = 0
+    for token in hint.lower().split():
+        bits = _token_cache.get(token)
+        if bits is None:
+            bits = _token_bits(token)
+            if len(_token_cache) < _HINT_CACHE_MAX:
+                _token_cache[token] = bits
+        m |= bits
+    if m & (H_POS | H_EMBED):
+        m &= ~(H_NEG1 | H_NEG2)
+    elif m & H_NEG2:
+        m &= ~H_NEG1
+    return m & ~H_EMBED
+
+
+# Whole class/id strings repeat within a page ("menu-item", "col-md-6"), so
+# their verdicts are memoised too. Bounded so a long-running worker cannot grow
+# it without limit; the caches never change results, only speed.
+_hint_cache: dict[str, int] = {}
+
+
+# Ancestor contexts recorded per block (bit k set when an element of that kind
+# encloses the block). HTML's own region tags used to be cut outright; on
+# forums, listings and product pages they also wrap content (a post's
+# <header> holds its author and date, a crawler-facing <noscript> holds the
+# whole thread), so the block model weighs them instead.
+_CTX_TAGS = {"header": 0, "footer": 1, "nav": 2, "aside": 3, "noscript": 4, "form": 5,
+             "ul": 6, "ol": 6, "table": 7, "article": 8, "main": 9, "menu": 2}
+_BODY_REGION = (1 << 8) | (1 << 9)  # article, main
+C_HIDDEN = 10  # inside a hidden element (closed tab panels, collapsed sections, screen-reader text)
+C_LINK = 11  # inside a link (the whole block is a link's text)
+C_ITEMPROP = 12  # inside microdata text a page marks as content (itemprop=description, reviewBody, text...)
+N_CTX = 13
+_CONTENT_ITEMPROPS = frozenset(("description", "articlebody", "reviewbody", "text", "suggestedanswer",
+                                "acceptedanswer", "comment", "review"))
 
 
 class _Flat:
     """DOM flattened into blocks plus per-element block ranges."""
 
-    __slots__ = ("texts", "links", "kinds", "negs", "el_start", "el_end", "el_pos", "el_tag", "el_neg")
+    __slots__ = ("texts", "links", "kinds", "negs", "ctx", "hints", "blk_el", "el_start", "el_end",
+                 "el_pos", "el_tag", "el_neg", "el_parent", "el_sig")
 
     def __init__(self) -> None:
         self.texts: list[str] = []  # block text (whitespace-normalised)
         self.links: list[int] = []  # characters of link text in the block
         self.kinds: list[str] = []  # tag that opened the block (p, li, h2, ...)
         self.negs: list[tuple] = []  # indices of boilerplate-classed ancestors
+        self.ctx: list[int] = []  # bitmask of enclosing _CTX_TAGS / C_HIDDEN / C_LINK
+        self.hints: list[int] = []  # OR of the hint masks (H_*) of enclosing elements
+        self.blk_el: list[int] = []  # innermost element enclosing the block
         self.el_start: list[int] = []  # first block index of each element
         self.el_end: list[int] = []  # one past its last block
         self.el_pos: list[int] = []  # explicit article markup?
         self.el_tag: list[str] = []
         self.el_neg: list[int] = []  # 0, or 1/2 for weak/strong boilerplate class/id
+        self.el_parent: list[int] = []  # parent element (-1 for the root)
+        self.el_sig: list[str] = []  # tag + class: repeated signatures mark posts, items, rows
 
-    def add_element(self, tag: str, pos: bool, strength: int) -> int:
+    def add_element(self, tag: str, pos: bool, strength: int, parent: int, sig: str) -> int:
         """Open an element whose blocks start at the next block; its index (pre-order)."""
         self.el_tag.append(tag)
         self.el_start.append(len(self.texts))
         self.el_end.append(-1)  # set when the element is closed
         self.el_pos.append(1 if pos else 0)
         self.el_neg.append(strength)
+        self.el_parent.append(parent)
+        self.el_sig.append(sig)
         return len(self.el_tag) - 1
 
 
-def _remember_hint(hint: str) -> tuple[bool, int]:
+def _remember_hint(hint: str) -> int:
     """_classify_hint, stored in the memo while it has room."""
     verdict = _classify_hint(hint)
     if len(_hint_cache) < _HINT_CACHE_MAX:
@@ -168,20 +263,22 @@ def _remember_hint(hint: str) -> tuple[bool, int]:
     return verdict
 
 
-def _element_hints(tag: str, attrs: dict) -> tuple[bool, int]:
-    """(explicit article markup?, boilerplate strength 0/1/2) of one element:
-    its class/id hints (memoised), overruled by what its tag or microdata says."""
+def _element_hints(tag: str, attrs: dict) -> int:
+    """Hint mask (H_*) of one element: its class/id vocabulary (memoised),
+    overruled by what its tag or microdata says."""
     if tag == "article" or attrs.get("itemprop") == "articleBody":
-        return True, 0
+        return H_POS
     cls = attrs.get("class")
     ident = attrs.get("id")
     if cls or ident:
         hint = f"{cls or ''} {ident or ''}"
-        verdict = _hint_cache.get(hint) or _remember_hint(hint)
+        verdict = _hint_cache.get(hint)
+        if verdict is None:
+            verdict = _remember_hint(hint)
         if tag in _NEVER_NEG_TAGS:
-            return verdict[0], 0
+            return verdict & ~(H_NEG1 | H_NEG2)
         return verdict
-    return False, 0
+    return 0
 
 
 def _is_hidden(attrs: dict) -> bool:
@@ -202,8 +299,9 @@ def _run_text(raw: str) -> str:
     return " ".join(raw.split())
 
 
-# An element being walked: (element index, is_block, is_link, is_boilerplate, is_cell).
-_Open = tuple[int, bool, bool, bool, bool]
+# An element being walked: (element index, is_block, is_link, is_boilerplate, is_cell, ctx bit or -1,
+# hint mask, hidden).
+_Open = tuple
 
 
 class _FlatBuilder(_Flat):
@@ -215,7 +313,8 @@ class _FlatBuilder(_Flat):
     subtree produced.
     """
 
-    __slots__ = ("run", "run_link", "link_depth", "kind_stack", "neg_stack")
+    __slots__ = ("run", "run_link", "link_depth", "kind_stack", "neg_stack", "el_stack", "ctx_depth",
+                 "hint_depth", "cur_ctx", "cur_hint")
 
     def __init__(self) -> None:
         super().__init__()
@@ -224,9 +323,14 @@ class _FlatBuilder(_Flat):
         self.link_depth = 0  # open <a> elements
         self.kind_stack: list[str] = ["body"]  # open block tags; the innermost one names a new block
         self.neg_stack: list[int] = []  # element indices of open boilerplate elements
+        self.el_stack: list[int] = [0]  # open elements, innermost last
+        self.ctx_depth = [0] * N_CTX  # open elements per context bit
+        self.hint_depth = [0] * N_HINTS  # open elements per hint bit
+        self.cur_ctx = 0  # bits whose depth is non-zero
+        self.cur_hint = 0
         # The root (<body>) is element 0, so text sitting directly in it (plain
         # text passed in as "HTML", minimal pages) still has a container.
-        self.add_element("body", False, 0)
+        self.add_element("body", False, 0, -1, "body")
 
     def end_run(self) -> None:
         """The current run, if it holds any text, becomes a block."""
@@ -238,42 +342,66 @@ class _FlatBuilder(_Flat):
                 self.links.append(min(self.run_link, len(text)))
                 self.kinds.append(self.kind_stack[-1])
                 self.negs.append(tuple(self.neg_stack))
+                ctx = self.cur_ctx
+                if self.link_depth:
+                    ctx |= 1 << C_LINK
+                self.ctx.append(ctx)
+                self.hints.append(self.cur_hint)
+                self.blk_el.append(self.el_stack[-1])
             run.clear()
         self.run_link = 0
 
     def open(self, node, tag: str) -> _Open | None:
-        """Enter an element; None if its subtree is not walked (hidden, <br>)."""
+        """Enter an element; None if its subtree is not walked (<br>)."""
         attrs = node.attributes
-        if attrs and _is_hidden(attrs):
-            return None
         if tag == "br":
             self.run.append(_BR)
             return None
-        pos, strength = _element_hints(tag, attrs)
+        hidden = bool(attrs) and _is_hidden(attrs)
+        hint = _element_hints(tag, attrs) if attrs else 0
+        strength = 2 if hint & H_NEG2 else (1 if hint & H_NEG1 else 0)
         neg = strength > 0
         is_block = tag in _BLOCK_TAGS
         is_cell = tag in _CELL_TAGS
         # A boilerplate-classed inline element (<span class="caption">)
         # also breaks the text run, so that its words land in a block
         # of their own that can be dropped.
-        if is_block or neg:
+        if is_block or neg or hidden:
             self.end_run()
         if is_block:
             self.kind_stack.append(tag)
         elif is_cell:
             self.run.append(" ")
-        idx = self.add_element(tag, pos, strength)
+        cls = attrs.get("class") if attrs else None
+        idx = self.add_element(tag, bool(hint & H_POS), strength, self.el_stack[-1],
+                               f"{tag}.{cls}" if cls else tag)
+        self.el_stack.append(idx)
         if neg:
             self.neg_stack.append(idx)
         is_link = tag == "a"
         if is_link:
             self.link_depth += 1
-        return idx, is_block, is_link, neg, is_cell
+        ctx_bit = _CTX_TAGS.get(tag, -1)
+        if ctx_bit >= 0:
+            self._enter_ctx(ctx_bit)
+        if hidden:
+            self._enter_ctx(C_HIDDEN)
+        itemprop = attrs.get("itemprop") if attrs else None
+        content_prop = bool(itemprop) and itemprop.lower() in _CONTENT_ITEMPROPS
+        if content_prop:
+            self._enter_ctx(C_ITEMPROP)
+        if hint:
+            hd = self.hint_depth
+            for k in range(N_HINTS):
+                if hint >> k & 1:
+                    hd[k] += 1
+            self.cur_hint |= hint
+        return idx, is_block, is_link, neg, is_cell, ctx_bit, hint, hidden, content_prop
 
     def close(self, element: _Open) -> None:
         """Leave an element: its block range ends here."""
-        idx, is_block, is_link, neg, is_cell = element
-        if is_block or neg:
+        idx, is_block, is_link, neg, is_cell, ctx_bit, hint, hidden, content_prop = element
+        if is_block or neg or hidden:
             self.end_run()
         if is_block:
             self.kind_stack.pop()
@@ -283,12 +411,46 @@ class _FlatBuilder(_Flat):
             self.link_depth -= 1
         if neg:
             self.neg_stack.pop()
+        if ctx_bit >= 0:
+            self._leave_ctx(ctx_bit)
+        if hidden:
+            self._leave_ctx(C_HIDDEN)
+        if content_prop:
+            self._leave_ctx(C_ITEMPROP)
+        if hint:
+            hd = self.hint_depth
+            for k in range(N_HINTS):
+                if hint >> k & 1:
+                    hd[k] -= 1
+                    if not hd[k]:
+                        self.cur_hint &= ~(1 << k)
+        self.el_stack.pop()
         self.el_end[idx] = len(self.texts)
+
+    def in_body_region(self) -> bool:
+        """Inside an <article> or <main>?"""
+        return bool(self.cur_ctx & _BODY_REGION)
+
+    def _enter_ctx(self, bit: int) -> None:
+        self.ctx_depth[bit] += 1
+        self.cur_ctx |= 1 << bit
+
+    def _leave_ctx(self, bit: int) -> None:
+        self.ctx_depth[bit] -= 1
+        if not self.ctx_depth[bit]:
+            self.cur_ctx &= ~(1 << bit)
 
     def finish(self) -> _Flat:
         self.end_run()
         self.el_end[0] = len(self.texts)
         return self
+
+
+# Page regions cut with their subtree: they hold under 2% of the main-content
+# words of the tuning pages at a content rate under 20%, yet a third of the
+# elements. A <header> is cut only outside <article>/<main>: inside, it is a
+# post's or item's own header (author, date, name), which forums keep.
+_REGION_TAGS = frozenset(("nav", "aside", "footer", "menu", "header"))
 
 
 def _flatten(root) -> _Flat:
@@ -311,7 +473,9 @@ def _flatten(root) -> _Flat:
                     builder.run_link += len(t.strip())
         # comments, doctype and nameless nodes (Lexbor gives some no tag) are
         # passed over; skipped tags are left out with their subtree
-        elif tag and tag[0] not in "-_!" and tag not in _SKIP_TAGS:
+        elif tag and tag[0] not in "-_!" and tag not in _SKIP_TAGS and not (
+            tag in _REGION_TAGS and (tag != "header" or not builder.in_body_region())
+        ):
             element = builder.open(node, tag)
             if element is not None:
                 if node.child is not None:
@@ -420,28 +584,32 @@ def _block_value(n: int, link: int, junk: bool, heading: bool) -> float:
     return (n - link) - LINK_WEIGHT * link - BLOCK_COST
 
 
-def _select(flat: _Flat, junk: list[bool]) -> int:
-    """Index of the element whose subtree has the best content score, or -1.
+def _select(flat: _Flat, junk: list[bool], absent: list[int]) -> tuple[int, list[float], float]:
+    """The element whose subtree has the best content score (or -1), every
+    element's score, and the best score.
 
     An element's blocks are the contiguous range [el_start, el_end), so its
     total is a difference of prefix sums: O(blocks + elements) overall. The
     maximum naturally lands on the tightest element that holds all the prose
     while leaving out link-heavy surroundings. Explicit article markup
     (<article>, itemprop=articleBody, "entry-content"...) gets a 10% bonus so
-    it wins near-ties against a slightly larger anonymous wrapper.
+    it wins near-ties against a slightly larger anonymous wrapper. Blocks in
+    ``absent`` (page header/footer/nav/aside, hidden, noscript) weigh nothing here:
+    the container is an article-style guess that the block model then widens.
     """
     texts, links, kinds = flat.texts, flat.links, flat.kinds
     n = len(texts)
+    el_start, el_end, el_pos = flat.el_start, flat.el_end, flat.el_pos
+    scores = [0.0] * len(el_start)
     if n == 0 or not flat.el_tag:
-        return -1
+        return -1, scores, 0.0
     prefix = [0.0] * (n + 1)
     acc = 0.0
     for i in range(n):
-        acc += _block_value(len(texts[i]), links[i], junk[i], kinds[i] in _HEADINGS)
+        if not absent[i]:
+            acc += _block_value(len(texts[i]), links[i], junk[i], kinds[i] in _HEADINGS)
         prefix[i + 1] = acc
     best, best_score = -1, float("-inf")
-    el_start, el_end, el_pos = flat.el_start, flat.el_end, flat.el_pos
-    scores = [0.0] * len(el_start)
     for i in range(len(el_start)):
         s, e = el_start[i], el_end[i]
         if e <= s:
@@ -454,7 +622,7 @@ def _select(flat: _Flat, junk: list[bool]) -> int:
         if score > best_score:
             best, best_score = i, score
     if best < 0 or best_score <= 0:
-        return best
+        return best, scores, best_score
     # Explicit article markup nested inside the winner takes over when it
     # holds a fair share of the winner's score: the winner then only adds
     # loosely attached teasers/cards (which can out-score a short article),
@@ -466,28 +634,82 @@ def _select(flat: _Flat, junk: list[bool]) -> int:
             break  # pre-order: past the winner's subtree
         if el_pos[i] and scores[i] >= hinted_score and el_end[i] <= hi and el_start[i] >= lo:
             hinted, hinted_score = i, scores[i]
-    return hinted if hinted >= 0 else best
+    return (hinted if hinted >= 0 else best), scores, best_score
 
 
-def _extract(html: str) -> str:
-    tree = _Parser(html)
-    body = tree.body
-    if body is None:
-        return ""
-    flat = _flatten(body)
-    texts, links, kinds, negs = flat.texts, flat.links, flat.kinds, flat.negs
+# Blocks the article-style container search does not see (see _select).
+_ABSENT = sum(1 << _CTX_TAGS[t] for t in ("header", "footer", "nav", "aside", "noscript")) | (1 << C_HIDDEN)
+_KIND_INDEX = {"h1": 0, "h2": 1, "h3": 1, "h4": 1, "h5": 1, "h6": 1, "li": 2, "tr": 3, "caption": 3,
+               "thead": 3, "tbody": 3, "table": 3, "p": 4, "pre": 5, "dt": 6, "dd": 6, "blockquote": 7,
+               "summary": 7, "details": 7}
+_N_KINDS = 8
+_DIGIT_RE = re.compile(r"\d")
+_SENTENCE_END = tuple(".!?:\"')\u201d")
+
+FEATURE_NAMES = (
+    ["article_rule_keeps", "in_container", "in_container_up1", "in_container_up2", "best_ancestor_score",
+     "log_chars", "link_density", "junk", "ui_label", "code_like", "sentence_end", "digit_share",
+     "in_boilerplate_inside_container", "strong_boilerplate_inside_container",
+     "sibling_repeats", "page_repeats", "repeat_link_density", "position", "before_container", "after_container",
+     "container_page_share", "log_blocks", "prev_link_density", "next_link_density", "prev_log_chars",
+     "next_log_chars", "prev_rule_keeps", "next_rule_keeps", "parent_log_chars", "parent_link_density"]
+    + [f"kind_{k}" for k in ("h1", "h2_6", "li", "table", "p", "pre", "dl", "quote")]
+    + [f"ctx_{k}" for k in ("header", "footer", "nav", "aside", "noscript", "form", "list", "table",
+                            "article", "main", "hidden", "link", "itemprop")]
+    + [f"page_{k}" for k in ("schema_product", "schema_discussion", "schema_list", "schema_article",
+                             "log_articles")]
+    + [f"hint_{k}" for k in ("pos", "neg_strong", "neg_weak", "comment", "post", "item", "desc", "meta")]
+)
+N_FEATURES = len(FEATURE_NAMES)
+
+
+# schema.org types a page declares (JSON-LD "@type" or microdata itemtype),
+# grouped into what they say about the page: a product, a discussion, a list
+# of things, an article. Generic vocabulary, the same on every site.
+# Two patterns, each opening with a literal, so that re's fast literal search
+# does the scanning (one alternation of both is ~30x slower on a 100 kB page).
+_LD_TYPE_RE = re.compile(r'"@type"\s*:\s*\[?\s*"(?:https?://schema\.org/)?([A-Za-z]+)"')
+_ITEMTYPE_RE = re.compile(r'itemtype=["\']?https?://schema\.org/([A-Za-z]+)')
+_SCHEMA_GROUPS = {
+    "Product": 0, "Offer": 0, "AggregateOffer": 0, "ProductGroup": 0, "IndividualProduct": 0,
+    "DiscussionForumPosting": 1, "QAPage": 1, "Question": 1, "Answer": 1, "Comment": 1, "SocialMediaPosting": 1,
+    "ItemList": 2, "CollectionPage": 2, "SearchResultsPage": 2, "OfferCatalog": 2, "ListItem": 2,
+    "Article": 3, "NewsArticle": 3, "BlogPosting": 3, "Report": 3, "TechArticle": 3, "ScholarlyArticle": 3,
+}
+
+
+def _page_schema(html: str) -> list[float]:
+    """Four 0/1 flags: the page declares a product, a discussion, a list, an article."""
+    flags = [0.0, 0.0, 0.0, 0.0]
+    for pattern in (_LD_TYPE_RE, _ITEMTYPE_RE):
+        for name in pattern.findall(html):
+            g = _SCHEMA_GROUPS.get(name)
+            if g is not None:
+                flags[g] = 1.0
+    return flags
+
+
+def _features(flat: _Flat, schema: list[float] | None = None):
+    """Feature matrix (blocks x FEATURE_NAMES, float32) and the article rule's own keep/drop per block.
+
+    Everything is O(blocks + elements), with short fixed climbs (at most four
+    ancestors) per block."""
+    texts, links, kinds, negs, ctxs = flat.texts, flat.links, flat.kinds, flat.negs, flat.ctx
+    n = len(texts)
     junk = _junk_flags(texts, links, kinds)
-    c = _select(flat, junk)
-    if c < 0:
-        return ""
-    s, e = flat.el_start[c], flat.el_end[c]
+    absent = [c & _ABSENT for c in ctxs]
+    c, scores, best_score = _select(flat, junk, absent)
+    el_start, el_end, el_parent, el_sig = flat.el_start, flat.el_end, flat.el_parent, flat.el_sig
+    n_el = len(el_start)
+    s, e = (el_start[c], el_end[c]) if c >= 0 else (0, 0)
 
     # prose[i]: non-link characters in blocks [0, i) -- "how much of the
     # container's text is this element", used to overrule class-name hints.
-    prose = [0] * (len(texts) + 1)
+    prose = [0] * (n + 1)
     acc = 0
-    for i in range(len(texts)):
-        acc += len(texts[i]) - links[i]
+    for i in range(n):
+        if not absent[i]:
+            acc += len(texts[i]) - links[i]
         prose[i + 1] = acc
     total = max(prose[e] - prose[s], 1)
     verdict: dict[int, bool] = {}
@@ -495,24 +717,180 @@ def _extract(html: str) -> str:
     def dropped(j: int) -> bool:
         r = verdict.get(j)
         if r is None:
-            share = (prose[flat.el_end[j]] - prose[flat.el_start[j]]) / total
+            share = (prose[el_end[j]] - prose[el_start[j]]) / total
             r = share < (0.8 if flat.el_neg[j] == 2 else 0.3)
             verdict[j] = r
         return r
 
+    # The article rule (the extractor this model grew from): the container's
+    # blocks minus junk, dropped boilerplate-classed parts and the <h1> title.
+    rule = [False] * n
+    neg_in = [0] * n
+    for i in range(s, e):
+        if absent[i] or junk[i] or kinds[i] == "h1":
+            continue
+        neg = negs[i]
+        if neg:
+            inside = [j for j in neg if j > c]
+            if inside:
+                neg_in[i] = max(flat.el_neg[j] for j in inside)
+                if any(dropped(j) for j in inside):
+                    continue
+        rule[i] = True
+
+    # The container widened one and two levels: the nearest ancestors whose
+    # block range is strictly larger (forum threads and listings often sit in
+    # siblings of the best-scoring post or card).
+    ups = []
+    j = c
+    for _ in range(2 if c >= 0 else 0):
+        while j > 0 and el_start[el_parent[j]] == el_start[j] and el_end[el_parent[j]] == el_end[j]:
+            j = el_parent[j]
+        if j > 0:
+            j = el_parent[j]
+        ups.append((el_start[j], el_end[j]) if j >= 0 else (0, 0))
+    while len(ups) < 2:
+        ups.append((0, 0))
+
+    # Best subtree score among each element's ancestors (pre-order: a parent
+    # precedes its children), relative to the best on the page.
+    norm = best_score if best_score > 0 else 1.0
+    anc = [0.0] * n_el
+    for k in range(n_el):
+        sc = scores[k] / norm if scores[k] != float("-inf") else -1.0
+        p = el_parent[k]
+        anc[k] = max(anc[p], sc) if p >= 0 else sc
+    # Repetition: how many siblings share an element's tag+class, and how
+    # often that signature occurs on the page (posts, cards, rows repeat).
+    sib: dict = {}
+    glob: dict = {}
+    keys = list(zip(el_parent, el_sig))
+    for k in range(1, n_el):
+        if el_end[k] > el_start[k]:
+            sib[keys[k]] = sib.get(keys[k], 0) + 1
+            glob[el_sig[k]] = glob.get(el_sig[k], 0) + 1
+    sib_el = np.array([sib.get(key, 0) for key in keys], dtype=np.float64)
+    glob_el = np.array([glob.get(g, 0) for g in el_sig], dtype=np.float64)
+    sib_el[0] = glob_el[0] = 0  # the root repeats nothing
+    parent = np.maximum(np.array(el_parent, dtype=np.intp), 0)
+    starts = np.array(el_start, dtype=np.intp)
+    ends = np.array(el_end, dtype=np.intp)
+    allc = np.zeros(n + 1)
+    linkc = np.zeros(n + 1)
+    lens = np.array([len(t) for t in texts], dtype=np.float64)
+    lnk = np.array(links, dtype=np.float64)
+    np.cumsum(lens, out=allc[1:])
+    np.cumsum(lnk, out=linkc[1:])
+
+    blk = np.array(flat.blk_el, dtype=np.intp)
+    # climb up to four ancestors: the most repeated one (and its link density)
+    srep = np.zeros(n)
+    grep = np.zeros(n)
+    rep_el = np.zeros(n, dtype=np.intp)
+    k = blk.copy()
+    for _ in range(4):
+        cs = np.where(k > 0, sib_el[k], 0.0)
+        better = cs > srep
+        srep = np.where(better, cs, srep)
+        rep_el = np.where(better, k, rep_el)
+        grep = np.maximum(grep, np.where(k > 0, glob_el[k], 0.0))
+        k = parent[k]
+    rs, re_ = starts[rep_el], ends[rep_el]
+    rep_ld = np.where(srep > 0, (linkc[re_] - linkc[rs]) / np.maximum(1, allc[re_] - allc[rs]), 0.0)
+    pe = parent[blk]
+    pchars = allc[ends[pe]] - allc[starts[pe]]
+    plinks = linkc[ends[pe]] - linkc[starts[pe]]
+
+    page_prose = max(prose[n], 1)
+    share_c = (prose[e] - prose[s]) / page_prose
+    idx = np.arange(n)
+    lchars = np.log1p(lens) / 8
+    ldens = lnk / lens
+    (u1s, u1e), (u2s, u2e) = ups
+    rule_a = np.array(rule, dtype=np.float64)
+    F = np.zeros((n, N_FEATURES), dtype=np.float32)
+    cols = [
+        rule_a, (idx >= s) & (idx < e), (idx >= u1s) & (idx < u1e), (idx >= u2s) & (idx < u2e),
+        np.array(anc)[blk], lchars, ldens, np.array(junk, dtype=np.float64),
+        [_is_ui_label(t) for t in texts], [len(t) > 40 and _looks_like_code(t) for t in texts],
+        [t.endswith(_SENTENCE_END) for t in texts],
+        np.array([len(_DIGIT_RE.findall(t, 0, 200)) for t in texts]) / np.minimum(lens, 200),
+        np.array(neg_in) > 0, np.array(neg_in) == 2,
+        np.log1p(srep) / 4, np.log1p(grep) / 6, rep_ld, idx / max(n, 1), idx < s, idx >= e, share_c,
+        math.log1p(n) / 8,
+        np.concatenate(([1.0], ldens[:-1])), np.concatenate((ldens[1:], [1.0])),
+        np.concatenate(([0.0], lchars[:-1])), np.concatenate((lchars[1:], [0.0])),
+        np.concatenate(([0.0], rule_a[:-1])), np.concatenate((rule_a[1:], [0.0])),
+        np.log1p(pchars) / 10, plinks / np.maximum(1, pchars),
+    ]
+    for j, col in enumerate(cols):
+        F[:, j] = col
+    base = len(cols)
+    kind_ix = np.array([_KIND_INDEX.get(kd, -1) for kd in kinds], dtype=np.intp)
+    has = kind_ix >= 0
+    F[idx[has], base + kind_ix[has]] = 1.0
+    base += _N_KINDS
+    F[:, base:base + N_CTX] = (np.array(ctxs, dtype=np.int64)[:, None] >> np.arange(N_CTX)) & 1
+    base += N_CTX
+    F[:, base:base + N_HINTS] = (np.array(flat.hints, dtype=np.int64)[:, None] >> np.arange(N_HINTS)) & 1
+    base += N_HINTS
+    F[:, base:base + 4] = schema or [0.0, 0.0, 0.0, 0.0]
+    F[:, base + 4] = math.log1p(flat.el_tag.count("article")) / 4
+    # Ranges for the second stage: the enclosing element's blocks and the
+    # blocks of the list that holds the repeated item (the item's parent).
+    grp = np.where(srep > 1, parent[rep_el], pe)
+    ranges = (starts[pe], ends[pe], starts[grp], ends[grp])
+    return F, rule, ranges
+
+
+# Second stage: a block's first-stage probability beside those of its
+# neighbours, of its enclosing element and of the list it is an item of.
+# Posts, cards and rows are judged together this way: a listing whose items
+# mostly look like content keeps the few that look thin, and a menu whose
+# entries mostly look like navigation loses the one long entry.
+CONTEXT_NAMES = ["p", "prev_p", "next_p", "window_p", "parent_p", "group_p", "page_p", "group_size"]
+_STAGE2_RAW = ("log_chars", "link_density", "kind_h1", "kind_h2_6", "article_rule_keeps", "in_container")
+_STAGE2_RAW_IX = [FEATURE_NAMES.index(name) for name in _STAGE2_RAW]
+STAGE2_NAMES = CONTEXT_NAMES + list(_STAGE2_RAW)
+
+
+def _context(F, z, ranges):
+    """Second-stage features (STAGE2_NAMES) from first-stage log-odds ``z``."""
+    n = len(z)
+    p = 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+    cum = np.zeros(n + 1)
+    np.cumsum(p, out=cum[1:])
+    ps, pe, gs, ge = ranges
+
+    def mean(a, b):
+        return (cum[b] - cum[a]) / np.maximum(b - a, 1)
+
+    idx = np.arange(n)
+    lo, hi = np.maximum(idx - 2, 0), np.minimum(idx + 3, n)
+    C = np.empty((n, len(STAGE2_NAMES)), dtype=np.float32)
+    C[:, 0] = p
+    C[:, 1] = np.concatenate(([0.0], p[:-1]))
+    C[:, 2] = np.concatenate((p[1:], [0.0]))
+    C[:, 3] = mean(lo, hi)
+    C[:, 4] = mean(ps, pe)
+    C[:, 5] = mean(gs, ge)
+    C[:, 6] = cum[n] / n
+    C[:, 7] = np.log1p(ge - gs) / 6
+    C[:, len(CONTEXT_NAMES):] = F[:, _STAGE2_RAW_IX]
+    return C
+
+
+def _emit(flat: _Flat, keep) -> str:
+    """Kept blocks in document order: headings, list items and table rows on
+    their own lines; consecutive list items / rows / definition terms joined by
+    one newline, everything else by a blank line."""
+    texts, kinds = flat.texts, flat.kinds
     out: list[str] = []
     prev_kind = ""
-    for i in range(s, e):
-        neg = negs[i]
-        # Element indices are pre-order, so a boilerplate ancestor with an
-        # index above the container's is nested inside it.
-        if neg and any(j > c and dropped(j) for j in neg):
-            continue
-        if junk[i]:
+    for i in range(len(texts)):
+        if not keep[i]:
             continue
         kind = kinds[i]
-        if kind == "h1":
-            continue  # the page title: reported separately, not body text
         if out:
             out.append("\n" if (kind == prev_kind and kind in _LINE_KINDS) else "\n\n")
         out.append(texts[i])
@@ -520,12 +898,132 @@ def _extract(html: str) -> str:
     return "".join(out)
 
 
+WEIGHTS = Path(__file__).resolve().parents[1] / "data" / "extract_weights.json"
+FALLBACK_MARGIN = 1.0  # log-odds; see _extract
+
+
+class _Trees:
+    """Boosted decision trees read from JSON: each tree is parallel lists
+    (feature, threshold, left, right, value); a leaf has feature -1. The sum of
+    the trees' leaf values plus ``base`` is the log-odds that a block is main
+    content.
+
+    All trees are walked at once with numpy: a leaf points to itself, so
+    ``depth`` rounds of "go left or right" bring every (block, tree) pair to
+    its leaf, about a millisecond for a few hundred blocks."""
+
+    def __init__(self, spec: dict, names: list[str]) -> None:
+        if list(spec.get("features", ())) != list(names):
+            raise ValueError(f"{WEIGHTS}: weights were trained for other features; retrain them")
+        self.base = float(spec["base"])
+        trees = spec["trees"]
+        width = max(len(t["feature"]) for t in trees)
+        n_trees = len(trees)
+        feat = np.zeros((n_trees, width), dtype=np.intp)
+        thr = np.zeros((n_trees, width))
+        left = np.zeros((n_trees, width), dtype=np.intp)
+        right = np.zeros((n_trees, width), dtype=np.intp)
+        value = np.zeros((n_trees, width))
+        depth = 1
+        for k, t in enumerate(trees):
+            d = [0] * len(t["feature"])
+            for j, f in enumerate(t["feature"]):
+                value[k, j] = t["value"][j]
+                if f < 0:  # leaf: stays where it is
+                    left[k, j] = right[k, j] = j
+                else:
+                    feat[k, j], thr[k, j] = f, t["threshold"][j]
+                    left[k, j], right[k, j] = t["left"][j], t["right"][j]
+                    d[t["left"][j]] = d[t["right"][j]] = d[j] + 1
+            depth = max(depth, max(d))
+        self.feat, self.thr, self.left, self.right, self.value = feat, thr, left, right, value
+        self.depth = depth
+        # flat offsets: node j of tree k lives at k * width + j
+        self.offset = (np.arange(n_trees) * width)[None, :]
+
+    def scores(self, x):
+        """Log-odds per row of ``x`` (blocks, features), float32 as in training."""
+        n = x.shape[0]
+        node = np.zeros((n, len(self.feat)), dtype=np.intp)  # (blocks, trees)
+        feat, thr, left, right = (a.ravel() for a in (self.feat, self.thr, self.left, self.right))
+        off = self.offset
+        rows_ix = np.arange(n)[:, None]
+        for _ in range(self.depth):
+            flat = node + off
+            go_left = x[rows_ix, feat[flat]] <= thr[flat]
+            node = np.where(go_left, left[flat], right[flat])
+        return self.value.ravel()[node + off].sum(axis=1) + self.base
+
+
+@lru_cache(maxsize=1)
+def _model():
+    """(stage 1, stage 2 or None, keep threshold) from WEIGHTS; None when the
+    file is absent (then the article rule alone decides)."""
+    if not WEIGHTS.exists():
+        return None
+    spec = json.loads(WEIGHTS.read_text(encoding="utf-8"))
+    stage1 = _Trees(spec["stage1"], FEATURE_NAMES)
+    stage2 = _Trees(spec["stage2"], STAGE2_NAMES) if spec.get("stage2") else None
+    return stage1, stage2, float(spec["threshold"])
+
+
+# A run of this many opening tags with no text between them is not a page
+# layout: the HTML parser checks its stack of open elements for each tag, so
+# tens of thousands nested (a fuzz case, or a broken generator) cost seconds.
+# Such a run keeps its first _MAX_TAG_RUN tags; no text is lost.
+_MAX_TAG_RUN = 256
+# possessive: a shorter run fails at once, with no backtracking into it
+_TAG_RUN = re.compile(r"(?:<[A-Za-z][^<>]{0,200}+>\s*+){%d,}+" % (_MAX_TAG_RUN + 1))
+# a cheap first look: only a page with this many opening tags in a row is searched
+_TAG_RUN_HINT = re.compile(r"(?:<[A-Za-z][^<>]{0,200}+>\s*+){32}+")
+
+
+def _cut_tag_runs(html: str) -> str:
+    # nesting costs seconds only past about ten thousand levels; the count is a
+    # hundred times cheaper than the search, which most pages never need
+    if html.count("<") < 5000 or not _TAG_RUN_HINT.search(html):
+        return html
+
+    def keep_start(m: "re.Match[str]") -> str:
+        return "".join(re.findall(r"<[A-Za-z][^<>]{0,200}>", m.group(0))[:_MAX_TAG_RUN])
+    return _TAG_RUN.sub(keep_start, html)
+
+
+def _extract(html: str) -> str:
+    tree = _Parser(_cut_tag_runs(html))
+    body = tree.body
+    if body is None:
+        return ""
+    flat = _flatten(body)
+    if not flat.texts:
+        return ""
+    F, rule, ranges = _features(flat, _page_schema(html))
+    model = _model()
+    if model is None:
+        return _emit(flat, rule)
+    stage1, stage2, threshold = model
+    z = stage1.scores(F)
+    if stage2 is not None:
+        z = stage2.scores(_context(F, z, ranges))
+    keep = z > threshold
+    if not keep.any():
+        # Nothing cleared the bar (thin product or collection pages, a thread
+        # of short replies): the blocks the model found nearly good enough,
+        # else the article rule's pick (a bare text snippet), beat nothing.
+        # The margin was chosen on the tuning part (11 such pages of 1,026).
+        keep = z > threshold - FALLBACK_MARGIN
+        if not keep.any():
+            return _emit(flat, rule)
+    return _emit(flat, keep.tolist())
+
+
 def html_to_text(html: str, *, on_error=None) -> str:
     """Return the main-content text of an HTML page ("" if there is none).
 
     Paragraphs are separated by a blank line; headings, list items and table
-    rows sit on their own lines. Navigation, headers/footers, share and comment
-    widgets and teaser lists are left out. Never raises: malformed, empty or
+    rows sit on their own lines. Navigation, headers/footers, share widgets and
+    teaser lists are left out; a forum's posts, a listing's items and a product's
+    description panels are kept (see the module docstring). Never raises: malformed, empty or
     non-HTML input gives "" (or whatever text can be recovered); an exception
     inside the extractor is passed to ``on_error`` (if given) and gives "".
     The page's URL plays no part: the rules are generic, never keyed on a site.
