@@ -3,6 +3,7 @@
     python -m benchmarks.dedup                 # everything (about 2-3 minutes on one core)
     python -m benchmarks.dedup --only quality  # quality | speed | memory | decontam | ensemble
     python -m benchmarks.dedup --memory-docs 100000
+    python -m benchmarks.dedup --scale 10000 --scale 100000   # crawl-shaped corpora, CLI and Beam
 
 Quality (ground truth in ../shared/data/dedup, see its MANIFEST):
 
@@ -550,9 +551,23 @@ def main(argv=None) -> int:
     ap.add_argument("--threshold", type=float, help="override DedupConfig.threshold")
     ap.add_argument("--memory-small", type=int, help="the smaller memory run (default: memory-docs / 5)")
     ap.add_argument("--memory-child", nargs="+", help=argparse.SUPPRESS)
+    ap.add_argument("--scale", type=int, action="append",
+                    help="crawl-shaped corpus of N pages through the CLI and the Beam job (repeatable; "
+                         "see benchmarks/dedup_scale.py)")
+    ap.add_argument("--paths", default="cli,beam", help="with --scale: which of cli,beam to run")
+    ap.add_argument("--workers", type=int, default=2, help="with --scale: Beam workers")
+    ap.add_argument("--timeout", type=float, default=3600, help="with --scale: seconds per run")
+    ap.add_argument("--workdir", help="with --scale: keep (and reuse) the corpus and outputs here")
     args = ap.parse_args(argv)
     if args.memory_child:
         _memory_child(*args.memory_child)
+        return 0
+    if args.scale:
+        from benchmarks.dedup_scale import bench_scale
+
+        for n in args.scale:
+            wd = os.path.join(args.workdir, str(n)) if args.workdir else None
+            bench_scale(n, tuple(args.paths.split(",")), args.workers, args.timeout, wd)
         return 0
     if not DEDUP.exists():
         print(f"benchmarks.dedup: {DEDUP} not found (the shared data set)", file=sys.stderr)

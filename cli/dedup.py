@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from cli.common import eprint, finish, report_input_errors
@@ -62,10 +63,12 @@ def cmd_dedup(args: argparse.Namespace) -> int:
             for a, b, j, c in res.pairs:
                 fh.write(json.dumps({"a": a, "b": b, "jaccard": round(j, 4), "containment": round(c, 4)}) + "\n")
     counters.inc("dedup:input_errors", len(errors))
+    jb, jr = cfg.jaccard_index()
     finish(args.output, counters, {**res.stats, "inputs": [str(p) for p in args.input],
                                    "against": [str(p) for p in args.against or []]},
            f"dedup: {res.stats['documents']} documents, {res.stats['kept']} kept -> {args.output} (stats: {{stats}})",
-           args.quiet, [s_curve_table(cfg)])
+           args.quiet, [s_curve_table(cfg).replace("LSH s-curve", "containment index s-curve (content shingles)"),
+                        s_curve_table(replace(cfg, bands=jb, rows=jr)).replace("LSH s-curve", "Jaccard index s-curve")])
     return 1 if errors else 0
 
 

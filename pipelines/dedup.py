@@ -7,8 +7,12 @@ Stages (named PTransforms of thin steps over ``curate.dedup`` functions)::
 
     Read -> UrlStage:        documents by URL -> the newest capture (curate.dedup.core.newer)
          -> ExactStage:      URL winners by normalised text -> the leader, best by rank key
-         -> NearPairs:       Candidates: signatures (batched per bundle) -> band buckets ->
-                             pairs per bucket (bucket_pairs, estimate);
+         -> NearPairs:       Candidates (curate.dedup.candidates): common shingles per host and
+                             globally, from samples picked by bounded combiners (Top per host /
+                             globally) -> side inputs; signatures, full and content (batched per
+                             bundle) -> band buckets of the Jaccard index and the containment
+                             index -> pairs per bucket (bucket_pairs) -> each page's
+                             max_candidates best (a bounded combiner per page) -> estimate;
                              Verification of the pairs only containment could join: both pages'
                              shingles, their hosts' site templates, the opening (copy_containment)
          -> Components:      R x StarRound (large-star, then small-star), each a GroupByKey
@@ -21,10 +25,17 @@ Stages (named PTransforms of thin steps over ``curate.dedup`` functions)::
 Every join is a :func:`Lookup`: ``(key, item)`` pairs against a table of one
 value per key, one CoGroupByKey.
 
-No step holds the graph: buckets, star neighbourhoods and joins are per key;
-the largest unit is one component's edge list (a component is a set of pages
-that copy each other, typically a handful; a template shared by a whole site
-makes a large one, which is still edges, 5 numbers each, on one worker).
+No step holds the graph: buckets, star neighbourhoods and joins are per key.
+Memory is bounded by the settings, not by the largest host: no step groups a
+host's pages (its template comes from a sample of ``common_pages`` pages, kept
+by a combiner), a page has at most ``max_candidates`` of its own candidates,
+and the joins of the checks with their pages and their hosts' template counts
+are split (:func:`SplitLookup`, ``--group-chunk``) so that no group holds all
+checks of a host or of a much-copied page. A component's edge list is still
+gathered on one worker (edges, 5 numbers each; with the cap, a site's template
+no longer makes one large component). Not yet split: a URL's captures, an exact
+text's copies (each a GroupByKey of whole documents) and one band bucket's
+members (bounded in practice by the content index, not by a setting).
 The one-machine path (``curate.dedup.dedup_documents``) runs the same rules
 with numpy and the same representatives function; ``tests/dedup/test_dedup.py``
 checks both give the same clusters. Star rounds are unrolled (``--rounds``, default 8: each round at
@@ -39,6 +50,7 @@ Nodes are rank keys (``curate.dedup.cluster.rank_key``: reference flag,
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import operator
 import sys
@@ -50,13 +62,15 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.window import GlobalWindows
 
 from curate.core.document import Document
-from curate.core.words import shingle_positions
+from curate.core.words import shingle_hashes, shingle_positions
+from curate.dedup.candidates import global_common, host_common, pair_scores, sample_key
 from curate.dedup.cluster import large_star, rank_key, representatives, small_star
 from curate.dedup.config import RULE_OPTIONS, DedupConfig, add_dedup_arguments, config_from_args
-from curate.dedup.core import annotate_duplicate, duplicate_reason, newer, size_bin, sorted_bins, text_key
+from curate.dedup.core import (annotate_duplicate, content_signatures, duplicate_reason, newer, size_bin,
+                               sorted_bins, text_key)
 from curate.dedup.minhash import band_keys, bucket_pairs, estimate, signatures
 from curate.dedup.rules import copy_containment, is_duplicate, needs_exact
-from curate.dedup.templates import host_key, set_key, shingle_counts, site_counts
+from curate.dedup.templates import host_key, set_key, shingle_counts, site_counts, with_common
 from pipelines.common import (ByShard, ReadDocsFn, add_runner_args, auto_shards, job_parser, make_pipeline, metric,
                               put_documents, run_main, say_error, shard_name)
 from pipelines.fileio import expand, get, join, put, put_json
@@ -82,12 +96,14 @@ def _reference_node(doc: Document) -> tuple[tuple, Document]:
 
 
 class Signed(NamedTuple):
-    """A node's MinHash signature and what its pairs are judged on."""
+    """A node's MinHash signatures and what its pairs are judged on."""
 
     sig: np.ndarray
     size: int           # distinct shingles
     source: str
     host: int           # host_key of its URL, 0 without one
+    csig: np.ndarray    # signature of its content shingles (curate.dedup.candidates)
+    csize: int
 
 
 class Member(NamedTuple):
@@ -98,6 +114,8 @@ class Member(NamedTuple):
     size: int
     source: str
     host: int
+    csig: np.ndarray
+    csize: int
 
 
 class Edge(NamedTuple):
@@ -186,15 +204,64 @@ def _combined(joined: Joined, combine: Callable):
     return combine(element, first, joined.value)
 
 
+_ROUND_ROBIN = itertools.count()
+
+
+def _salted(element, parts: dict):
+    # which of its key's groups an item joins: any spreads the load, the result is the same
+    key, item = element
+    return (key, next(_ROUND_ROBIN) % parts.get(key, 1)), item
+
+
+def _fanned(element, parts: dict):
+    key, value = element
+    for salt in range(parts.get(key, 0)):
+        yield (key, salt), value
+
+
+def _unsalted(joined: Joined) -> Joined:
+    (key, _), item, value = joined
+    return Joined(key, item, value)
+
+
+def _parts(element, chunk: int) -> tuple:
+    key, n = element
+    return key, -(-n // chunk)
+
+
 @beam.ptransform_fn
-def LookupBoth(elements, table, first: Callable, second: Callable, combine: Callable):
+def SplitLookup(items, table, chunk: int):
+    """:func:`Lookup` whose groups hold at most about ``chunk`` items: a key with n items
+    is split into ceil(n / chunk) groups, each joined with its own copy of the key's
+    value. A site template or a much-copied page then never gathers all its pairs on
+    one worker; the memory of a group is bounded by ``chunk``, not by the data."""
+    parts = (items
+             | "Keys" >> beam.Keys()
+             | "PerKey" >> beam.combiners.Count.PerElement()
+             | "Parts" >> beam.Map(_parts, chunk))
+    parts_side = beam.pvalue.AsDict(parts)
+    # the table is materialised first: fused into the stage that produces it, the fan-out
+    # would wait on a side input computed downstream of that same stage (a deadlock)
+    return ({"item": items | "Salt" >> beam.Map(_salted, parts_side),
+             "value": table | "Materialise" >> beam.Reshuffle() | "FanOut" >> beam.FlatMap(_fanned, parts_side)}
+            | "Join" >> beam.CoGroupByKey()
+            | "Pair" >> beam.FlatMap(_joined)
+            | "Unsalt" >> beam.Map(_unsalted))
+
+
+@beam.ptransform_fn
+def LookupBoth(elements, table, first: Callable, second: Callable, combine: Callable, chunk: int = 0):
     """Elements -> ``combine(element, value of first(element), value of second(element))``,
-    both values from ``table`` as :func:`Lookup` finds them (one join per end of a pair)."""
+    both values from ``table`` as :func:`Lookup` finds them (one join per end of a pair);
+    with ``chunk``, each join a :func:`SplitLookup`."""
+    def lookup():
+        return SplitLookup(table, chunk) if chunk else Lookup(table)
+
     return (elements
             | "KeyFirst" >> beam.Map(_keyed, first)
-            | "First" >> Lookup(table)
+            | "First" >> lookup()
             | "KeySecond" >> beam.Map(_keyed_again, second)
-            | "Second" >> Lookup(table)
+            | "Second" >> lookup()
             | "Combine" >> beam.Map(_combined, combine))
 
 
@@ -260,7 +327,9 @@ class SignatureFn(beam.DoFn):
     ``curate.dedup.minhash.signatures`` (the batched path: the same signatures
     as one-by-one ``signature``, about twice as fast); the rest of the buffer is
     flushed in ``finish_bundle``. Every element is in the global window (the
-    job is batch), so flushed outputs are re-windowed there.
+    job is batch), so flushed outputs are re-windowed there. The content
+    signatures leave out the common shingles (side inputs: {host: its common
+    shingles}, the corpus's), as ``curate.dedup.core.content_signatures`` does.
     """
 
     def __init__(self, cfg: DedupConfig, batch: int = 256):
@@ -269,8 +338,10 @@ class SignatureFn(beam.DoFn):
     def start_bundle(self):
         self._buf: list[tuple] = []
 
-    def process(self, element):
+    def process(self, element, common=None, glob=None):
         node, doc = element
+        self._common = common or {}
+        self._glob = glob if glob is not None else np.empty(0, np.uint32)
         self._buf.append((node, doc.text, doc.source, host_key(doc.url)))
         if len(self._buf) >= self.batch:
             yield from self._flush()
@@ -284,34 +355,54 @@ class SignatureFn(beam.DoFn):
         if not buf:
             return
         sigs, sizes = signatures([text for _, text, _, _ in buf], self.cfg, batch=self.batch)
+        csigs, csizes = content_signatures(((k, text) for k, (_, text, _, _) in enumerate(buf)), len(buf),
+                                           np.array([host for _, _, _, host in buf], np.uint64),
+                                           self._common, self._glob, self.cfg, batch=self.batch)
         metric("dedup:signatures", len(buf))
-        for (node, _, source, host), sig, size in zip(buf, sigs, sizes.tolist()):
-            yield node, Signed(sig, int(size), source, host)
+        for (node, _, source, host), sig, size, csig, csize in zip(buf, sigs, sizes.tolist(), csigs, csizes.tolist()):
+            yield node, Signed(sig, int(size), source, host, csig, int(csize))
+
+
+class Light(NamedTuple):
+    """A node in a band bucket: what the scope rules and the live test need, no signatures
+    (a node is in 73 buckets; its signatures join the few pairs it ends up in)."""
+
+    node: tuple
+    size: int
+    csize: int
+    source: str
 
 
 class BandKeysFn(beam.DoFn):
-    """(node, Signed) -> ((band, key), Member) per LSH band; empty pages have none."""
+    """(node, Signed) -> ((index, band, key), Light) per LSH band of the Jaccard index
+    (full signature) and of the containment index (content signature); empty sets have none."""
 
     def __init__(self, cfg: DedupConfig):
         self.cfg = cfg
 
     def process(self, element):
         node, signed = element
-        if signed.size == 0:
-            return
-        for band, key in enumerate(band_keys(signed.sig, self.cfg).tolist()):
-            yield (band, key), Member(node, *signed)
+        member = Light(node, signed.size, signed.csize, signed.source)
+        if signed.size:
+            jb, jr = self.cfg.jaccard_index()
+            for band, key in enumerate(band_keys(signed.sig, self.cfg, jb, jr).tolist()):
+                yield ("j", band, key), member
+        if signed.csize:
+            for band, key in enumerate(band_keys(signed.csig, self.cfg).tolist()):
+                yield ("c", band, key), member
 
 
 class BucketPairsFn(beam.DoFn):
-    """One band bucket -> duplicate :class:`Edge`s, and :class:`Check`s on ``CHECKS``."""
+    """One band bucket -> its candidate pairs, ``((a, b), (Light a, Light b))`` with a < b
+    in rank order, as ``curate.dedup.minhash.bucket_pairs`` pairs them (scope rules applied)."""
 
     def __init__(self, cfg: DedupConfig, scope: str):
         self.cfg, self.scope = cfg, scope
 
     def process(self, element):
-        _, members = element
-        members = sorted(members, key=operator.attrgetter("node"))  # rank-key order, as on one machine
+        (index, _, _), members = element
+        live = operator.attrgetter("size" if index == "j" else "csize")
+        members = sorted((m for m in members if live(m)), key=operator.attrgetter("node"))  # rank order
         if len(members) < 2:
             return
         if len(members) > self.cfg.max_bucket + 1:
@@ -322,24 +413,184 @@ class BucketPairsFn(beam.DoFn):
                 continue  # reference-reference pairs change nothing
             if self.scope == "source" and not (ref_a or ref_b) and a.source != b.source:
                 continue
-            j, c = estimate(a.sig, b.sig, a.size, b.size)
-            if j >= self.cfg.threshold:
-                yield Edge(a.node, b.node, True, a.size, b.size)
-            elif needs_exact(j, c, a.size, b.size, self.cfg):
-                yield beam.pvalue.TaggedOutput(CHECKS, Check(a.node, b.node, a.size, b.size, a.host, b.host))
+            yield (a.node, b.node), (a, b)
+
+
+def _any(values):
+    # one pair found in several buckets: every copy carries the same members
+    return next(iter(values))
+
+
+def _pair_a(element) -> tuple:
+    (a, _), _ = element
+    return a
+
+
+def _pair_b(element) -> tuple:
+    (_, b), _ = element
+    return b
+
+
+def _pair_members(element, signed_a: Signed, signed_b: Signed):
+    (a, b), _ = element
+    return (a, b), (Member(a, *signed_a), Member(b, *signed_b))
+
+
+def _ends(pair, members):
+    """A candidate -> (end, (rank of the other end for it, the pair)) for both ends (cap_pairs' order)."""
+    a, b = members
+    jc, jf = pair_scores(a.sig, b.sig, a.csig, b.csig, a.csize, b.csize)
+    jc, jf = float(jc), float(jf)
+    return [(pair[0], (-jc, -jf, pair[1], pair)), (pair[1], (-jc, -jf, pair[0], pair))]
+
+
+class KeepBest(beam.CombineFn):
+    """Per page: how many candidates it has and its ``cap`` best (smallest rank keys), bounded."""
+
+    def __init__(self, cap: int):
+        self.cap = cap
+
+    def create_accumulator(self):
+        return 0, []
+
+    def add_input(self, acc, item):
+        n, best = acc
+        best = sorted(best + [item])[:self.cap]
+        return n + 1, best
+
+    def merge_accumulators(self, accs):
+        n, best = 0, []
+        for k, b in accs:
+            n += k
+            best = sorted(best + b)[:self.cap]
+        return n, best
+
+    def extract_output(self, acc):
+        return acc
+
+
+def _cap_binds(element) -> bool:
+    _, (n, best) = element
+    return n > len(best)
+
+
+def _kept_pairs(end, counted):
+    n, best = counted
+    if n > len(best):
+        metric("dedup:candidate_cap_docs")
+    for *_, pair in best:
+        yield pair, True
+
+
+def _with_members(grouped):
+    pair, groups = grouped
+    if groups["kept"] and groups["pair"]:
+        yield pair, groups["pair"][0]
+
+
+class VerifyFn(beam.DoFn):
+    """A kept candidate -> an :class:`Edge` when its estimated Jaccard passes, or a
+    :class:`Check` on ``CHECKS`` when only the containment rule could join it."""
+
+    def __init__(self, cfg: DedupConfig):
+        self.cfg = cfg
+
+    def process(self, element):
+        _, (a, b) = element
+        metric("dedup:candidate_pairs")
+        j, c = estimate(a.sig, b.sig, a.size, b.size)
+        if j >= self.cfg.threshold:
+            yield Edge(a.node, b.node, True, a.size, b.size)
+        elif needs_exact(j, c, a.size, b.size, self.cfg):
+            yield beam.pvalue.TaggedOutput(CHECKS, Check(a.node, b.node, a.size, b.size, a.host, b.host))
+
+
+def _sample_page(element: tuple, n: int) -> tuple[int, tuple]:
+    node, doc = element
+    return host_key(doc.url), (sample_key(node_id(node)), node_id(node), shingle_hashes(doc.text, n))
+
+
+def _has_host_key(element) -> bool:
+    host, _ = element
+    return host != 0
+
+
+def _sample_order(page: tuple) -> tuple:
+    key, doc_id, _ = page
+    return key, doc_id
+
+
+def _host_common(element, cfg: DedupConfig):
+    host, pages = element
+    arrs = [hashes for _, _, hashes in pages]
+    c = host_common(arrs, cfg)
+    if len(c):
+        yield host, c
+    c = host_common(arrs, cfg, cfg.check_common_docs)
+    if len(c):
+        yield beam.pvalue.TaggedOutput("check", (host, c))
+
+
+def _global_common(pages, cfg: DedupConfig):
+    return global_common([hashes for _, _, hashes in pages], cfg)
+
+
+def _unkeyed(element):
+    _, page = element
+    return page
 
 
 @beam.ptransform_fn
-def Candidates(nodes, cfg: DedupConfig, scope: str):
-    """Nodes -> ``EDGES`` (pairs whose estimated Jaccard passes) and ``CHECKS`` (distinct
-    pairs only the containment rule could join), from LSH band buckets."""
-    pairs = (nodes
-             | "Signatures" >> beam.ParDo(SignatureFn(cfg))
+def CommonShingles(nodes, cfg: DedupConfig):
+    """Nodes -> (``{host: common shingles}`` pairs, the same for the checks (``check_common_docs``),
+    the corpus's common shingles as one element):
+    per host its ``common_pages`` pages whose id hashes lowest, globally the ``global_pages``
+    lowest, each picked by a bounded combiner (the same pages as curate.dedup.candidates.sample_rows)."""
+    pages = nodes | "SamplePage" >> beam.Map(_sample_page, cfg.ngram)
+    per_host = (pages
+                | "WithHost" >> beam.Filter(_has_host_key)
+                | "HostSample" >> beam.combiners.Top.SmallestPerKey(max(cfg.common_pages, 1) if cfg.common_pages > 0
+                                                                     else 1 << 30, key=_sample_order)
+                | "HostCommon" >> beam.FlatMap(_host_common, cfg).with_outputs("check", main="index"))
+    glob = (pages
+            | "Unkeyed" >> beam.Map(_unkeyed)
+            | "GlobalSample" >> beam.combiners.Top.Smallest(max(cfg.global_pages, 0), key=_sample_order)
+            | "GlobalCommon" >> beam.Map(_global_common, cfg))
+    return per_host.index, per_host.check, glob
+
+
+@beam.ptransform_fn
+def Candidates(nodes, cfg: DedupConfig, scope: str, chunk: int = 2000):
+    """Nodes -> ``EDGES`` (kept candidates whose estimated Jaccard passes) and ``CHECKS``
+    (distinct kept candidates only the containment rule could join), and the hosts' common
+    shingles (``common``, for the checks): the two LSH indexes of curate.dedup.candidates,
+    then each page's ``max_candidates`` best (a combiner per page, so bounded)."""
+    common, check, glob = nodes | "Common" >> CommonShingles(cfg)
+    common_side = beam.pvalue.AsDict(common)
+    signed = nodes | "Signatures" >> beam.ParDo(SignatureFn(cfg), common=common_side,
+                                                glob=beam.pvalue.AsSingleton(glob))
+    pairs = (signed
              | "BandKeys" >> beam.ParDo(BandKeysFn(cfg))
              | "Buckets" >> beam.GroupByKey()
-             | "Pairs" >> beam.ParDo(BucketPairsFn(cfg, scope)).with_outputs(CHECKS, main=EDGES))
-    # a pair that shares several bands is found in each: checked once
-    return {EDGES: pairs[EDGES], CHECKS: pairs[CHECKS] | "DistinctChecks" >> beam.Distinct()}
+             | "Pairs" >> beam.ParDo(BucketPairsFn(cfg, scope))
+             | "DistinctPairs" >> beam.CombinePerKey(_any)    # a pair that shares several bands: once
+             | "PairSignatures" >> LookupBoth(signed, _pair_a, _pair_b, _pair_members, chunk))
+    capped = pairs | "NoCap" >> beam.Filter(lambda _: False)
+    if cfg.max_candidates > 0:
+        best = (pairs
+                | "Ends" >> beam.FlatMapTuple(_ends)
+                | "KeepBest" >> beam.CombinePerKey(KeepBest(cfg.max_candidates)))
+        capped = best | "Capped" >> beam.Filter(_cap_binds)
+        kept = (best
+                | "KeptPairs" >> beam.FlatMapTuple(_kept_pairs)
+                | "DistinctKept" >> beam.CombinePerKey(_any))
+        pairs = ({"kept": kept, "pair": pairs}
+                 | "JoinKept" >> beam.CoGroupByKey()
+                 | "WithMembers" >> beam.FlatMap(_with_members))
+    out = pairs | "Verify" >> beam.ParDo(VerifyFn(cfg)).with_outputs(CHECKS, main=EDGES)
+    counts = {"candidates": pairs | "CountCandidates" >> beam.combiners.Count.Globally(),
+              "cap_docs": capped | "CountCapped" >> beam.combiners.Count.Globally()}
+    return {EDGES: out[EDGES], CHECKS: out[CHECKS], "common": check, "counts": counts}
 
 
 # --------------------------------------------------------------------------- near pairs: verification
@@ -399,17 +650,21 @@ class ExactCheckFn(beam.DoFn):
     def __init__(self, cfg: DedupConfig):
         self.cfg = cfg
 
-    def process(self, sets: CheckSets):
+    def process(self, sets: CheckSets, common=None):
         check, a, b = sets.check, sets.a, sets.b
         same_host = bool(check.host_a) and check.host_a == check.host_b
-        c = copy_containment(a.hashes, a.first, b.hashes, b.first, sets.counts, self.cfg, same_host)
+        counts = sets.counts
+        if common and self.cfg.template_docs:   # the sampled common shingles count as template too
+            counts = with_common(a.hashes, b.hashes, check.host_a, check.host_b, counts, common,
+                                 self.cfg.template_docs)
+        c = copy_containment(a.hashes, a.first, b.hashes, b.first, counts, self.cfg, same_host)
         metric("dedup:exact_containment_checks")
         if is_duplicate(0.0, c, check.size_a, check.size_b, self.cfg):
             yield Edge(check.a, check.b, False, check.size_a, check.size_b)
 
 
 @beam.ptransform_fn
-def Verification(checks, cfg: DedupConfig, nodes):
+def Verification(checks, cfg: DedupConfig, nodes, common, chunk: int = 2000):
     """Checks -> the :class:`Edge`s the exact containment rule confirms.
 
     Each checked page is shingled once (with where each shingle first occurs,
@@ -429,7 +684,7 @@ def Verification(checks, cfg: DedupConfig, nodes):
              | "Shingle" >> beam.Map(_shingled, cfg.ngram))
     shingles = pages | "PageShingles" >> beam.MapTuple(_page_shingles)
     with_sets = checks | "PairShingles" >> LookupBoth(shingles, operator.attrgetter("a"),
-                                                      operator.attrgetter("b"), CheckSets)
+                                                      operator.attrgetter("b"), CheckSets, chunk)
 
     host_pages = (pages
                   | "WithHost" >> beam.Filter(_has_host)
@@ -443,10 +698,11 @@ def Verification(checks, cfg: DedupConfig, nodes):
 
     templated, plain = with_sets | "Templated" >> beam.Partition(_template_applies, 2, cfg.template_docs)
     with_counts = templated | "SiteCounts" >> LookupBoth(host_counts, operator.attrgetter("check.host_a"),
-                                                         operator.attrgetter("check.host_b"), _with_site_counts)
+                                                         operator.attrgetter("check.host_b"), _with_site_counts,
+                                                         chunk)
     return ((with_counts, plain)
             | "AllChecks" >> beam.Flatten()
-            | "ExactCheck" >> beam.ParDo(ExactCheckFn(cfg)))
+            | "ExactCheck" >> beam.ParDo(ExactCheckFn(cfg), common=beam.pvalue.AsDict(common)))
 
 
 def _larger_first(edge: Edge) -> Edge:
@@ -457,14 +713,16 @@ def _larger_first(edge: Edge) -> Edge:
 
 
 @beam.ptransform_fn
-def NearPairs(nodes, cfg: DedupConfig, scope: str):
-    """Nodes ``(rank key, Document)`` -> distinct verified :class:`Edge`s, larger node first."""
-    found = nodes | "Candidates" >> Candidates(cfg, scope)
-    confirmed = found[CHECKS] | "Verification" >> Verification(cfg, nodes)
-    return ((found[EDGES], confirmed)
-            | "AllEdges" >> beam.Flatten()
-            | "LargerFirst" >> beam.Map(_larger_first)
-            | "DistinctEdges" >> beam.Distinct())
+def NearPairs(nodes, cfg: DedupConfig, scope: str, chunk: int = 2000):
+    """Nodes ``(rank key, Document)`` -> (distinct verified :class:`Edge`s, larger node first;
+    {"candidates", "cap_docs"}: one-element counts)."""
+    found = nodes | "Candidates" >> Candidates(cfg, scope, chunk)
+    confirmed = found[CHECKS] | "Verification" >> Verification(cfg, nodes, found["common"], chunk)
+    edges = ((found[EDGES], confirmed)
+             | "AllEdges" >> beam.Flatten()
+             | "LargerFirst" >> beam.Map(_larger_first)
+             | "DistinctEdges" >> beam.Distinct())
+    return edges, found["counts"]
 
 
 # --------------------------------------------------------------------------- components and representatives
@@ -676,9 +934,10 @@ def _read_small(path: str) -> list:
 # --------------------------------------------------------------------------- graph
 
 def build(p, inputs: list[str], against: list[str], out: str, cfg: DedupConfig, scope: str = "all",
-          rounds: int = 8, shards: int = 1):
+          rounds: int = 8, shards: int = 1, chunk: int = 2000):
     """Add the dedup job to ``p``; returns the PCollections of per-shard summaries, of
-    (cluster size bin, clusters), and the count of unconverged nodes."""
+    (cluster size bin, clusters), the count of unconverged nodes, and {name: one count}
+    (candidate pairs, pages whose candidate cap bound)."""
     docs = p | "Inputs" >> beam.Create(sorted(inputs)) | "Read" >> beam.ParDo(ReadDocsFn("dedup"))
     refs = p | "RefInputs" >> beam.Create(sorted(against)) | "ReadRefs" >> beam.ParDo(ReadDocsFn("dedup"))
 
@@ -686,7 +945,7 @@ def build(p, inputs: list[str], against: list[str], out: str, cfg: DedupConfig, 
     exact = url[WINNERS] | "ExactStage" >> ExactStage(scope)
     nodes = ((exact[LEADERS], refs | "RefNodes" >> beam.Map(_reference_node))
              | "AllNodes" >> beam.Flatten())
-    edges = nodes | "NearPairs" >> NearPairs(cfg, scope)
+    edges, counts = nodes | "NearPairs" >> NearPairs(cfg, scope, chunk)
     components = edges | "Components" >> Components(rounds)
     parents = edges | "Representatives" >> Representatives(components["labels"])
     routes = parents | "Routes" >> Routes(url.routes, exact.routes, exact[LEADERS])
@@ -696,7 +955,7 @@ def build(p, inputs: list[str], against: list[str], out: str, cfg: DedupConfig, 
                  | "Annotate" >> beam.ParDo(AnnotateFn()))
     summaries = annotated | "ByShard" >> ByShard(shards) | "Write" >> beam.ParDo(WriteShardFn(out))
     histogram = annotated | "ClusterSizes" >> ClusterSizes()
-    return summaries, histogram, components["unconverged"]
+    return summaries, histogram, components["unconverged"], counts
 
 
 # --------------------------------------------------------------------------- driver
@@ -708,6 +967,8 @@ def _parser():
     ap.add_argument("--out", required=True, help="output directory")
     add_dedup_arguments(ap, RULE_OPTIONS)
     ap.add_argument("--rounds", type=int, default=8, help="large-star/small-star rounds")
+    ap.add_argument("--group-chunk", type=int, default=2000,
+                    help="a join group holds at most about this many items (a key with more is split)")
     ap.add_argument("--shards", type=int, default=0,
                     help="output Parquet shards (default: one per 256 MB of input, so a shard fits a worker)")
     ap.add_argument("-q", "--quiet", action="store_true")
@@ -723,11 +984,15 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     out = args.out
     p = make_pipeline(args, beam_args, test_pipeline)
     shards = args.shards or auto_shards(inputs + against)
-    summaries, histogram, unconverged = build(p, inputs, against, out, cfg, args.scope, args.rounds, shards)
-    small = {name: join(out, f"_{name}.jsonl") for name in ("summaries", "histogram", "unconverged")}
+    summaries, histogram, unconverged, counts = build(p, inputs, against, out, cfg, args.scope, args.rounds, shards,
+                                                      args.group_chunk)
+    small = {name: join(out, f"_{name}.jsonl") for name in ("summaries", "histogram", "unconverged",
+                                                             "candidates", "cap_docs")}
     summaries | "PutSummaries" >> PutSmall(small["summaries"])
     histogram | "PutHistogram" >> PutSmall(small["histogram"])
     unconverged | "PutUnconverged" >> PutSmall(small["unconverged"])
+    counts["candidates"] | "PutCandidates" >> PutSmall(small["candidates"])
+    counts["cap_docs"] | "PutCapDocs" >> PutSmall(small["cap_docs"])
     p.run().wait_until_finish()
 
     parts = _read_small(small["summaries"])
@@ -741,7 +1006,9 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
              "cluster_size_histogram": sorted_bins(dict(_read_small(small["histogram"]))),
              "output_shards": shards,
              "removed_share_by_source": {k: round(removed[k] / n, 6) for k, n in sorted(total.items())},
-             "unconverged_nodes": sum(_read_small(small["unconverged"]))}
+             "unconverged_nodes": sum(_read_small(small["unconverged"])),
+             "pairs": {"candidates": sum(_read_small(small["candidates"]))},
+             "counters": {"dedup:candidate_cap_docs": sum(_read_small(small["cap_docs"]))}}
     put_json(join(out, "stats.json"), stats)
     FileSystems.delete([path for path in small.values() if FileSystems.exists(path)])
     if not args.quiet:

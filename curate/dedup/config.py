@@ -8,6 +8,7 @@ cannot disagree on a default.
 from __future__ import annotations
 
 import argparse
+import functools
 from dataclasses import asdict, dataclass, fields
 
 from curate.core.fields import SettingsError
@@ -32,12 +33,39 @@ class DedupConfig:
       share at most 4% of their 5-grams with any other answer (9.5% for
       3-grams), while copied ('cut') answers share 45-95%, so 5-grams give the
       widest gap between copying and writing about the same topic.
-    - ``bands=64, rows=2`` (128 permutations): a low-threshold s-curve
-      (50% detection at Jaccard 0.10, 90% at 0.19, 100.0% at 0.5) because the
-      containment rule must find pairs whose Jaccard is low only because one
-      side is longer (a 200-word copy inside a 300-word page has Jaccard 0.3
-      even when fully contained). Precision comes from verification, not from
-      the bands.
+    - Candidates come from two LSH indexes (see :mod:`curate.dedup.candidates`):
+
+      * the *Jaccard index*, on the full signatures, with ``jaccard_bands`` x
+        ``jaccard_rows`` matched to ``threshold`` (0: datasketch's optimal
+        parameters for it, 9 x 13 at 0.8): a pair of one site's pages that
+        share only the template (Jaccard 0.2-0.5) is a candidate with
+        probability below 0.002, where 64 x 2 made it one with 0.93-1.0
+        (quadratic work per site: 2.7M candidates on 20k pages of 50 sites);
+      * the *containment index*, ``bands=64, rows=2``, a low-threshold s-curve
+        (50% at Jaccard 0.10, 90% at 0.19), on signatures of the *content*
+        shingles only: a shingle that ``common_share`` of a host's sampled
+        pages hold (at least ``common_docs`` of them; ``common_pages`` pages
+        sampled per host) or that ``global_share`` of a global sample of
+        ``global_pages`` pages hold (at least ``global_docs``) is left out.
+        Containment needs the low threshold (a 200-word copy inside a
+        300-word page has Jaccard 0.3 even when fully contained), and without
+        the template two pages of one site share nothing.
+
+      ``common_docs=8``: with 4, two of CopyCat's verified pairs (one site's
+      versions of one page, whose text other pages of the site share) were no
+      longer candidates; with 8 every one of them is.
+      ``check_common_docs=4``: in the exact containment check, a shingle
+      that 4 (and ``common_share``) of a host's sampled pages hold is its
+      template too, beside what its checked pages show (``template_docs``):
+      one site's pages are rarely checked against each other now, so their
+      checks no longer show the template; the sample does. (3 lost two of
+      CopyCat's verified pairs; 4, 6 and 8 none.)
+
+      ``max_candidates=16``: after both indexes, a page keeps its 16 best
+      candidates (by estimated Jaccard of the content signatures, then of the
+      full ones, then rank); a pair stays when either end keeps it. The
+      counters ``dedup:candidate_cap_docs`` / ``dedup:candidates_capped`` say
+      when this binds. Precision comes from verification, not from the bands.
     - ``threshold=0.8``: estimated Jaccard at which two documents are
       near-duplicates (the symmetric rule).
     - ``containment=0.4``: estimated share of the smaller document's shingles
@@ -97,12 +125,36 @@ class DedupConfig:
     opening_share: float = 0.1
     opening_below: float = 0.5
     scheme: str = "affine32"
+    jaccard_bands: int = 0
+    jaccard_rows: int = 0
+    common_pages: int = 64
+    common_share: float = 0.1
+    common_docs: int = 8
+    check_common_docs: int = 4
+    global_pages: int = 20000
+    global_share: float = 0.002
+    global_docs: int = 50
+    max_candidates: int = 16
 
     def __post_init__(self) -> None:
         if self.bands * self.rows > self.num_perm:
             raise SettingsError(f"bands*rows={self.bands * self.rows} exceeds num_perm={self.num_perm}")
         if not 0.0 < self.threshold <= 1.0:
             raise SettingsError(f"threshold must be in (0, 1], not {self.threshold}")
+        jb, jr = self.jaccard_index()
+        if jb * jr > self.num_perm or jb < 1 or jr < 1:
+            raise SettingsError(f"jaccard_bands*jaccard_rows={jb * jr} must be in 1..num_perm={self.num_perm}")
+
+    def jaccard_index(self) -> tuple[int, int]:
+        """(bands, rows) of the Jaccard index: the fields, or (both 0) datasketch's optimal
+        setting for ``threshold`` (equal weight on false positives and negatives).
+
+        >>> DedupConfig().jaccard_index()
+        (9, 13)
+        """
+        if self.jaccard_bands and self.jaccard_rows:
+            return self.jaccard_bands, self.jaccard_rows
+        return _optimal(self.threshold, self.num_perm)
 
     def to_dict(self) -> dict:
         # imported here: datasketch takes most of a second to import, and every
@@ -113,6 +165,13 @@ class DedupConfig:
         d["shingles"] = SHINGLE_HASH
         d["datasketch"] = datasketch.__version__ if hasattr(datasketch, "__version__") else "2.0"
         return d
+
+
+@functools.lru_cache(maxsize=None)
+def _optimal(threshold: float, num_perm: int) -> tuple[int, int]:
+    from datasketch.lsh import _optimal_param
+
+    return tuple(int(x) for x in _optimal_param(threshold, num_perm, 0.5, 0.5))
 
 
 # ---------------------------------------------------------------- command-line options
@@ -131,10 +190,16 @@ OPTION_HELP = {
                "needs 10%% of the smaller page's first N shingles in the larger (%(default)s; 0 turns it off)",
     "ngram": "words per shingle (%(default)s)",
     "num_perm": "MinHash permutations (%(default)s)",
-    "bands": "LSH bands (%(default)s)",
-    "rows": "LSH rows per band (%(default)s)",
+    "bands": "bands of the containment index (%(default)s; the Jaccard index is banded for --threshold)",
+    "rows": "rows per band of the containment index (%(default)s)",
+    "max_candidates": "a document keeps at most this many candidate pairs (the best; %(default)s)",
+    "common_share": "the containment index leaves out shingles held by this share of a host's sampled pages "
+                    "(%(default)s)",
+    "global_share": "the containment index leaves out shingles held by this share of a global sample "
+                    "of pages (%(default)s)",
 }
-RULE_OPTIONS = ("threshold", "containment", "template_docs", "template_pages", "opening")
+RULE_OPTIONS = ("threshold", "containment", "template_docs", "template_pages", "opening", "max_candidates",
+                "common_share", "global_share")
 SIGNATURE_OPTIONS = ("ngram", "num_perm", "bands", "rows")
 SCOPES = ("all", "source")
 

@@ -8,7 +8,11 @@ Order of the stages, and why:
    group whose leader is the best by rank key (highest quality, smallest id);
    only leaders go on, so a page copied 10,000 times costs one signature.
 3. **Near**: leaders (and reference documents, ``against``) get MinHash
-   signatures; band buckets give candidate pairs; each pair is verified on
+   signatures; two LSH indexes give candidate pairs, at most
+   ``max_candidates`` per page (:mod:`curate.dedup.candidates`: a Jaccard
+   index on the full signatures, a containment index on signatures of the
+   page's content, its host's and the corpus's common shingles left out, so
+   a site template makes no candidates); each pair is verified on
    the full signature (Jaccard >= threshold, or containment >= containment);
    each removed document then points to a kept document it is a verified copy
    of (:func:`curate.dedup.cluster.representatives`: near pairs in rank-key
@@ -23,10 +27,11 @@ Two entry points, one algorithm (:func:`_solve`, on compact numpy arrays):
 - :func:`dedup_files`: the CLI's path, streaming. Pass 1 reads the files and
   keeps per document only its id, created, quality, source code, a 128-bit URL
   hash and a row into the signature store (one uint32 signature per distinct
-  normalised text): about 0.8 KB per document instead of the text. Pairs that
-  need the exact containment check are collected first; one more read keeps
-  the shingle hashes of just those documents. The last read writes every
-  document with its annotation. Peak memory is bounded by the per-document
+  normalised text): about 0.8 KB per document instead of the text. Then a
+  read of the sampled pages (common shingles), one of every leader (content
+  signatures, another 0.5 KB per document; skipped when nothing is common),
+  and one of the pages whose pairs need the exact containment check. The last
+  read writes every document with its annotation. Peak memory is bounded by the per-document
   state, not by the corpus text (see ``benchmarks/dedup.py --only memory``).
 
 Every input document gets ``cluster`` (its representative's id: the kept
@@ -59,11 +64,13 @@ import xxhash
 from curate.core.counters import Counters
 from curate.core.document import Document, DocumentWriter, read_documents
 from curate.core.words import shingle_batch, shingle_positions, word_tokens
+from curate.dedup.candidates import (band_pairs, cap_pairs, global_common, host_common, pair_scores, sample_key,
+                                     sample_rows, unique_sorted)
 from curate.dedup.cluster import quality_of, representatives
 from curate.dedup.config import DedupConfig
 from curate.dedup.minhash import estimate, sketch_shingles
 from curate.dedup.rules import copy_containment, is_duplicate, needs_exact
-from curate.dedup.templates import host_counts, host_key, site_counts
+from curate.dedup.templates import host_counts, host_key, site_counts, with_common
 
 
 class DedupError(ValueError):
@@ -194,45 +201,14 @@ def _id_ranks(ids: list[str], what: str, check: bool) -> np.ndarray:
     return rank
 
 
-def _unique_sorted(x: np.ndarray) -> np.ndarray:
-    # sort + neighbour test: numpy 2's hash-based np.unique is much slower on int64
-    x = np.sort(x)
-    return x[np.r_[True, x[1:] != x[:-1]]] if len(x) else x
-
-
-def _bucket_pair_arrays(members: np.ndarray, cap: int) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`curate.dedup.minhash.bucket_pairs` as two index arrays (same pairs, same order).
-
-    >>> [a.tolist() for a in _bucket_pair_arrays(np.array([3, 5, 7, 9]), cap=1)]
-    [[3, 3, 3], [5, 7, 9]]
-    """
-    m = len(members)
-    rows = m if m <= cap + 1 else min(cap, m)
-    counts = m - 1 - np.arange(rows)            # member i pairs with every later member
-    i = np.repeat(np.arange(rows), counts)
-    j = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts) + i + 1
-    return members[i], members[j]
-
-
-def _band_keys(sigs: np.ndarray, live: np.ndarray, b: int, r: int) -> np.ndarray:
-    """One int key per live row for band ``b``: equal keys <=> equal band values.
-
-    The Beam path keys buckets by ``band_keys`` (xxh3 of the band's bytes); here
-    the band's values themselves are the key (packed into 64 bits when they fit),
-    which groups the same rows without a hash call per (document, band).
-    """
-    cols = sigs[live, b * r:(b + 1) * r].astype(np.uint64)
-    if r == 1:
-        return cols[:, 0]
-    if r == 2:
-        return (cols[:, 0] << np.uint64(32)) | cols[:, 1]
-    view = np.ascontiguousarray(sigs[live, b * r:(b + 1) * r]).view(np.dtype((np.void, 4 * r))).ravel()
-    return np.unique(view, return_inverse=True)[1].astype(np.int64)
+_unique_sorted = unique_sorted
 
 
 def find_pairs(sigs: np.ndarray, sizes: np.ndarray, cfg: DedupConfig, allowed=None,
                counters: Counters | None = None, shingles=None,
-               hosts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+               hosts: np.ndarray | None = None,
+               content: tuple[np.ndarray, np.ndarray] | None = None,
+               common: dict | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Verified near-duplicate pairs among rows of ``sigs`` (rows in rank-key order).
 
     Returns (pairs (P, 2) int64 with i < j, Jaccard (P,), containment (P,)).
@@ -243,47 +219,42 @@ def find_pairs(sigs: np.ndarray, sizes: np.ndarray, cfg: DedupConfig, allowed=No
     :func:`needs_exact` and :func:`curate.dedup.minhash.copy_containment`), and
     it is called once, for just the rows in such pairs; with ``hosts`` (a host
     key per row), a pair's containment leaves out its site template (shingles
-    held by ``template_docs`` checked rows of the pair's host or hosts). Memory is O(N) per band plus the candidate
+    held by ``template_docs`` checked rows of the pair's host or hosts). Candidates:
+    :mod:`curate.dedup.candidates` (the Jaccard index on ``sigs``, the containment
+    index on ``content`` = (content signatures, content sizes), the per-row cap);
+    ``common`` ({host: its common shingles}) counts as site template in the checks.
+    Memory is O(N) per band plus the candidate
     pairs: no Python object per (document, band), which is what lets 1M
     documents fit in a few GB (datasketch's MinHashLSH keeps a dict entry per band).
     """
     counters = counters if counters is not None else Counters()
     n = len(sizes)
-    live = np.flatnonzero(sizes > 0)
     empty = (np.empty((0, 2), np.int64), np.empty(0), np.empty(0))
-    if len(live) < 2:
+    if len(sizes) < 2:
         return empty
-    parts: list[np.ndarray] = []
-    codes = np.empty(0, np.int64)
-    for b in range(cfg.bands):
-        key = _band_keys(sigs, live, b, cfg.rows)
-        order = np.argsort(key, kind="stable")  # stable: members stay in rank order
-        sk = key[order]
-        brk = np.flatnonzero(sk[1:] != sk[:-1]) + 1
-        starts = np.r_[0, brk]
-        lens = np.diff(np.r_[starts, len(sk)])
-        two = starts[lens == 2]               # most buckets: one pair, vectorised
-        if len(two):
-            parts.append(live[order[two]] * n + live[order[two + 1]])
-        big = lens > 2
-        for s, m in zip(starts[big].tolist(), lens[big].tolist()):  # larger buckets: bucket_pairs' rule
-            members = live[order[s:s + m]]
-            if len(members) > cfg.max_bucket + 1:
-                counters.inc("dedup:buckets_capped")
-            i, j = _bucket_pair_arrays(members, cfg.max_bucket)
-            parts.append(i * n + j)
-        if sum(map(len, parts)) > 4 * max(len(codes), 1 << 20):  # bound the duplicates across bands
-            codes = _unique_sorted(np.concatenate([codes] + parts))
-            parts = []
-    if parts:
-        codes = _unique_sorted(np.concatenate([codes] + parts))
+    if content is None:   # no content signatures given: the full ones stand in for them
+        content = (sigs, sizes)
+    csigs, csizes = content
+    jb, jr = cfg.jaccard_index()
+    codes = band_pairs(sigs, np.flatnonzero(sizes > 0), jb, jr, n, cfg.max_bucket, counters)
+    codes = unique_sorted(np.concatenate([codes, band_pairs(csigs, np.flatnonzero(csizes > 0), cfg.bands, cfg.rows,
+                                                            n, cfg.max_bucket, counters)]))
     if not len(codes):
         return empty
     pi, pj = codes // n, codes % n
-    del codes, parts
+    del codes
     if allowed is not None:
         ok = allowed(pi, pj)
         pi, pj = pi[ok], pj[ok]
+    if cfg.max_candidates > 0 and len(pi):
+        jc = np.empty(len(pi))
+        jf = np.empty(len(pi))
+        for s in range(0, len(pi), 65536):
+            a, b = pi[s:s + 65536], pj[s:s + 65536]
+            jc[s:s + 65536], jf[s:s + 65536] = pair_scores(sigs[a], sigs[b], csigs[a], csigs[b], csizes[a], csizes[b])
+        keep = cap_pairs(pi, pj, jc, jf, cfg.max_candidates, counters)
+        pi, pj = pi[keep], pj[keep]
+        del jc, jf
     counters.inc("dedup:candidate_pairs", len(pi))
     if not len(pi):
         return empty
@@ -319,6 +290,9 @@ def find_pairs(sigs: np.ndarray, sizes: np.ndarray, cfg: DedupConfig, allowed=No
             def contained(x: int, y: int) -> float:
                 site = (site_counts(sets[x], sets[y], int(hosts[x]), int(hosts[y]), counts)
                         if counts else None)
+                if common and cfg.template_docs:
+                    site = with_common(sets[x], sets[y], int(hosts[x]), int(hosts[y]), site, common,
+                                       cfg.template_docs)
                 same = hosts is not None and int(hosts[x]) != 0 and int(hosts[x]) == int(hosts[y])
                 return copy_containment(sets[x], first[x], sets[y], first[y], site, cfg, same)
 
@@ -496,18 +470,144 @@ def _near_nodes(dt: _Table, rt: _Table, leaders: np.ndarray) -> _Nodes:
     )
 
 
+# (is_ref, index in its table, text) for the wanted documents (bool masks over the doc and
+# reference tables), in the order the input yields them
+TextsOf = Callable[[np.ndarray, np.ndarray], Iterator[tuple[bool, int, str]]]
+
+
+def _node_texts(nodes: _Nodes, dt: _Table, rt: _Table, which: np.ndarray,
+                texts_of: TextsOf) -> Iterator[tuple[int, str]]:
+    """(node, text) for the nodes ``which``, in input order (one read of the input)."""
+    n_refs = nodes.n_refs
+    want_d, want_r = np.zeros(dt.n, bool), np.zeros(rt.n, bool)
+    node_of_doc, node_of_ref = np.full(dt.n, -1, np.int64), np.full(rt.n, -1, np.int64)
+    node_of_doc[nodes.leaders] = n_refs + np.arange(len(nodes.leaders))
+    node_of_ref[nodes.refs] = np.arange(n_refs)
+    which = np.asarray(which, np.int64)
+    d, r = which[which >= n_refs], which[which < n_refs]
+    want_d[nodes.leaders[d - n_refs]] = True
+    want_r[nodes.refs[r]] = True
+    for is_ref, k, text in texts_of(want_d, want_r):
+        yield int(node_of_ref[k] if is_ref else node_of_doc[k]), text
+
+
+def _drop_common(h: np.ndarray, k: np.ndarray, hosts: np.ndarray, common: dict,
+                 glob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`curate.dedup.candidates.content_shingles` of a batch at once: ``h``/``k`` as
+    :func:`shingle_batch` gives them, ``hosts`` per document; (kept hashes, new sizes)."""
+    keep = np.ones(len(h), bool)
+    if len(glob):
+        keep &= ~np.isin(h, glob)
+    ids: dict[int, int] = {}
+    for host in hosts.tolist():
+        if host in common and host not in ids:
+            ids[host] = len(ids)
+    if ids:
+        # one sorted key array (host id << 32 | shingle) for the batch's hosts, one searchsorted
+        ck = np.sort(np.concatenate([(np.uint64(j) << np.uint64(32)) | common[host].astype(np.uint64)
+                                     for host, j in ids.items()]))
+        jd = np.repeat(np.array([ids.get(host, -1) for host in hosts.tolist()], np.int64), k)
+        m = np.flatnonzero(jd >= 0)
+        q = (jd[m].astype(np.uint64) << np.uint64(32)) | h[m].astype(np.uint64)
+        at = np.minimum(np.searchsorted(ck, q), len(ck) - 1)
+        keep[m[ck[at] == q]] = False
+    doc = np.repeat(np.arange(len(k)), k)
+    return h[keep], np.bincount(doc[keep], minlength=len(k)).astype(np.int64)
+
+
+def content_signatures(node_texts: Iterator[tuple[int, str]], n: int, hosts: np.ndarray, common: dict,
+                       glob: np.ndarray, cfg: DedupConfig, batch: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """Signatures (n, num_perm) and sizes (n,) of each node's content shingles: its shingles less
+    its host's ``common`` ones and the corpus's ``glob`` (:mod:`curate.dedup.candidates`)."""
+    sigs = np.full((n, cfg.num_perm), 0xFFFFFFFF, np.uint32)
+    sizes = np.zeros(n, np.int64)
+    buf: list[tuple[int, str]] = []
+    hosts = np.asarray(hosts, np.uint64)
+
+    def flush():
+        h, k = shingle_batch([word_tokens(t) for _, t in buf], cfg.ngram)
+        rows = np.fromiter((node for node, _ in buf), np.int64, len(buf))
+        kept, sz = _drop_common(h, k, hosts[rows], common, glob)
+        sigs[rows] = sketch_shingles(kept, sz, cfg)
+        sizes[rows] = sz
+        buf.clear()
+
+    for item in node_texts:
+        buf.append(item)
+        if len(buf) >= batch:
+            flush()
+    if buf:
+        flush()
+    return sigs, sizes
+
+
+def common_shingles(node_texts: Iterator[tuple[int, str]], hosts: np.ndarray, in_host: np.ndarray,
+                    in_glob: np.ndarray, cfg: DedupConfig, batch: int = 512) -> tuple[dict, dict, np.ndarray]:
+    """({host: its common shingles}, {host: its template for the checks}, the corpus's common
+    shingles) from the sampled nodes' texts (``common_docs`` / ``check_common_docs`` pages)."""
+    by_host: dict[int, list] = {}
+    glob: list = []
+    buf: list[tuple[int, str]] = []
+
+    def flush():
+        h, k = shingle_batch([word_tokens(t) for _, t in buf], cfg.ngram)
+        for (node, _), arr in zip(buf, np.split(h, np.cumsum(k)[:-1])):
+            if in_host[node]:
+                by_host.setdefault(int(hosts[node]), []).append(arr)
+            if in_glob[node]:
+                glob.append(arr)
+        buf.clear()
+
+    for item in node_texts:
+        buf.append(item)
+        if len(buf) >= batch:
+            flush()
+    if buf:
+        flush()
+    common, check = {}, {}
+    for host in list(by_host):
+        arrs = by_host.pop(host)
+        c = host_common(arrs, cfg)
+        if len(c):
+            common[host] = c
+        c = host_common(arrs, cfg, cfg.check_common_docs)
+        if len(c):
+            check[host] = c
+    return common, check, global_common(glob, cfg)
+
+
 def _near_pairs(dt: _Table, rt: _Table, nodes: _Nodes, cfg: DedupConfig, scope: str, counters: Counters,
-                shingles_of: Callable[[np.ndarray, np.ndarray], tuple[dict, dict]],
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                texts_of: TextsOf) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`find_pairs` over the nodes: (pairs (P, 2) of node indices, Jaccard, containment).
 
-    The signatures are moved out of the tables' stores here and dropped on
-    return, before clustering.
+    Reads the input for the sampled pages (common shingles), then, if any
+    shingle is common, for every node (content signatures), then for the pages
+    of the exact containment checks. The signatures are moved out of the
+    tables' stores here and dropped on return, before clustering.
     """
     refs, leaders, n_refs, is_ref, src = nodes.refs, nodes.leaders, nodes.n_refs, nodes.is_ref, nodes.src
     sigs = np.empty((len(nodes), cfg.num_perm), np.uint32)
     rt.take_signatures(rt.row_np[refs], sigs, np.arange(n_refs))
     dt.take_signatures(dt.row_np[leaders], sigs, n_refs + np.arange(len(leaders)))
+
+    ids = nodes.ids(dt, rt)
+    keys = np.fromiter(map(sample_key, ids), np.uint64, len(ids))
+    del ids
+    host_rows, glob_rows = sample_rows(keys, nodes.hosts, cfg)
+    in_host, in_glob = np.zeros(len(nodes), bool), np.zeros(len(nodes), bool)
+    in_host[host_rows], in_glob[glob_rows] = True, True
+    sampled = np.flatnonzero(in_host | in_glob)
+    common, check, glob = common_shingles(_node_texts(nodes, dt, rt, sampled, texts_of), nodes.hosts, in_host, in_glob, cfg)
+    if common:
+        counters.inc("dedup:common_hosts", len(common))
+    if len(glob):
+        counters.inc("dedup:global_common_shingles", len(glob))
+    if common or len(glob):
+        content = content_signatures(_node_texts(nodes, dt, rt, np.arange(len(nodes)), texts_of), len(nodes),
+                                     nodes.hosts, common, glob, cfg)
+    else:  # nothing is common: the content signatures are the full ones
+        content = (sigs, nodes.sizes)
+    del glob, common
 
     def allowed(i, j):
         ok = ~(is_ref[i] & is_ref[j])  # reference-reference pairs change nothing
@@ -516,13 +616,9 @@ def _near_pairs(dt: _Table, rt: _Table, nodes: _Nodes, cfg: DedupConfig, scope: 
         return ok
 
     def shingles(ks: np.ndarray) -> dict:
-        ref_nodes, doc_nodes = ks[ks < n_refs], ks[ks >= n_refs]
-        d_sets, r_sets = shingles_of(leaders[doc_nodes - n_refs], refs[ref_nodes])
-        out = {int(k): d_sets[int(i)] for k, i in zip(doc_nodes, leaders[doc_nodes - n_refs])}
-        out.update({int(k): r_sets[int(i)] for k, i in zip(ref_nodes, refs[ref_nodes])})
-        return out
+        return {node: shingle_positions(text, cfg.ngram) for node, text in _node_texts(nodes, dt, rt, ks, texts_of)}
 
-    return find_pairs(sigs, nodes.sizes, cfg, allowed, counters, shingles, nodes.hosts)
+    return find_pairs(sigs, nodes.sizes, cfg, allowed, counters, shingles, nodes.hosts, content, check)
 
 
 def _node_representatives(nodes: _Nodes, pairs: np.ndarray, jaccard: np.ndarray, cfg: DedupConfig) -> np.ndarray:
@@ -577,17 +673,17 @@ def _stats(dt: _Table, n_refs: int, cfg: DedupConfig, scope: str, counters: Coun
 
 
 def _solve(dt: _Table, rt: _Table, cfg: DedupConfig, scope: str, counters: Counters,
-           shingles_of: Callable[[np.ndarray, np.ndarray], tuple[dict, dict]]) -> _Solution:
+           texts_of: TextsOf) -> _Solution:
     """URL, exact and near stages on compact tables (see the module docstring).
 
-    ``shingles_of(doc_indices, ref_indices)`` -> ({doc index: shingles}, {ref index: shingles}).
+    ``texts_of(doc_mask, ref_mask)`` -> (is_ref, index, text) of the wanted documents.
     """
     n = dt.n
     id_rank = _id_ranks(dt.ids, "input", check=True)
     url_winner = _url_winners(dt, id_rank)
     exact_leader, leaders = _exact_leaders(dt, url_winner, id_rank, scope)
     nodes = _near_nodes(dt, rt, leaders)
-    pairs, jaccard, containment = _near_pairs(dt, rt, nodes, cfg, scope, counters, shingles_of)
+    pairs, jaccard, containment = _near_pairs(dt, rt, nodes, cfg, scope, counters, texts_of)
     node_rep = _node_representatives(nodes, pairs, jaccard, cfg)
 
     # per document: doc -> URL winner -> exact leader -> its node -> the node's representative
@@ -615,10 +711,6 @@ def _annotate(d: Document, k: int, sol: _Solution) -> Document:
     return annotate_duplicate(d, sol.root_id[root], _REASONS[sol.reason[k]], bool(sol.root_ref[root]))
 
 
-def _sets_from(texts_of: Callable[[], Iterator[tuple[int, str]]], cfg: DedupConfig) -> dict:
-    return {k: shingle_positions(t, cfg.ngram) for k, t in texts_of()}
-
-
 # --------------------------------------------------------------------------- entry points
 
 def dedup_documents(docs: Sequence[Document], config: DedupConfig | None = None,
@@ -642,11 +734,13 @@ def dedup_documents(docs: Sequence[Document], config: DedupConfig | None = None,
         rt.add(r)
     dt.finish(), rt.finish()
 
-    def shingles_of(di, ri):
-        return ({int(k): shingle_positions(docs[int(k)].text, cfg.ngram) for k in di},
-                {int(k): shingle_positions(against[int(k)].text, cfg.ngram) for k in ri})
+    def texts_of(want_d, want_r):
+        for k in np.flatnonzero(want_d).tolist():
+            yield False, k, docs[k].text
+        for k in np.flatnonzero(want_r).tolist():
+            yield True, k, against[k].text
 
-    sol = _solve(dt, rt, cfg, scope, counters, shingles_of)
+    sol = _solve(dt, rt, cfg, scope, counters, texts_of)
     out = [_annotate(d, k, sol) for k, d in enumerate(docs)]
     sol.stats["seconds"] = {"total": round(time.perf_counter() - t0, 3),
                             "signatures": round(dt.seconds_signatures + rt.seconds_signatures, 3)}
@@ -694,13 +788,16 @@ def dedup_files(inputs: Sequence, output, config: DedupConfig | None = None, aga
     dt.finish(), rt.finish()
     say(f"dedup: {dt.n:,} documents, {rt.n:,} references read; clustering")
 
-    def shingles_of(di, ri):
-        say(f"dedup: re-reading for {len(di) + len(ri):,} exact containment checks")
-        want_d, want_r = set(np.asarray(di).tolist()), set(np.asarray(ri).tolist())
-        return (_sets_from(lambda: ((k, d.text) for k, d in enumerate(_stream(inputs, None)) if k in want_d), cfg),
-                _sets_from(lambda: ((k, d.text) for k, d in enumerate(_stream(against, None)) if k in want_r), cfg))
+    def texts_of(want_d, want_r):
+        say(f"dedup: re-reading {int(want_d.sum()) + int(want_r.sum()):,} documents")
+        for is_ref, paths, want in ((False, inputs, want_d), (True, against, want_r)):
+            if not want.any():
+                continue
+            for k, d in enumerate(_stream(paths, None)):
+                if k < len(want) and want[k]:
+                    yield is_ref, k, d.text
 
-    sol = _solve(dt, rt, cfg, scope, counters, shingles_of)
+    sol = _solve(dt, rt, cfg, scope, counters, texts_of)
     say("dedup: writing")
     ids = dt.ids
     written = 0

@@ -105,3 +105,27 @@ def template_masks(a, b, counts, min_docs):
     if counts is None or min_docs <= 0:
         return np.ones(len(a), bool), np.ones(len(b), bool)
     return counts[0] < min_docs, counts[1] < min_docs
+
+
+def with_common(a: np.ndarray, b: np.ndarray, host_a: int, host_b: int, counts: tuple | None, common: dict,
+                min_docs: int) -> tuple | None:
+    """``counts`` (:func:`site_counts`) with the pair's hosts' *common* shingles (those a
+    sample of each host's pages shares, :mod:`curate.dedup.candidates`) counted as template.
+
+    The checked pages of a host are few when its pages are not copies of each
+    other, too few to show its template (``template_docs`` of them); the sample
+    shows it whatever the checks, so a pair of one site's short pages is not
+    joined through their navigation and footer, and a copy on another site is
+    judged without either site's template.
+
+    >>> with_common(np.array([1, 2, 3]), np.array([2, 3]), 7, 7, None, {7: np.array([3])}, 4)
+    (array([0, 0, 4]), array([0, 4]))
+    """
+    if not (host_a and host_b) or not common:
+        return counts
+    parts = [c for c in (common.get(host_a), common.get(host_b) if host_b != host_a else None) if c is not None]
+    if not parts:
+        return counts
+    cs = np.concatenate(parts) if len(parts) > 1 else parts[0]
+    ca, cb = counts if counts is not None else (np.zeros(len(a), np.int64), np.zeros(len(b), np.int64))
+    return (ca + min_docs * np.isin(a, cs).astype(np.int64), cb + min_docs * np.isin(b, cs).astype(np.int64))

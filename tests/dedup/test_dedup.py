@@ -422,7 +422,7 @@ def test_beam_signatures_are_batched_per_bundle_and_equal_one_by_one():
         want[node] = (sig.tolist(), size, d.source, host_key(d.url))
 
     def check(got):
-        got = {node: (sig.tolist(), size, src, host) for node, (sig, size, src, host) in got}
+        got = {node: (sig.tolist(), size, src, host) for node, (sig, size, src, host, *_) in got}
         assert got == want
 
     with beam.Pipeline(runner="DirectRunner") as p:   # batch 7: full batches in process, the rest in finish_bundle

@@ -1,0 +1,119 @@
+"""Dedup on pages that share a site template: bounded candidates, the cap, Beam equal to one machine."""
+
+from __future__ import annotations
+
+import gzip
+
+import numpy as np
+import pytest
+
+from curate.core.document import Document, read_documents, write_documents
+from curate.dedup.candidates import cap_pairs, sample_rows
+from curate.dedup.config import DedupConfig
+from curate.dedup.core import dedup_documents
+from tests.common import shared
+
+# the settings before issue 18: one 64 x 2 index on the full signatures, nothing common, no cap
+OLD = dict(jaccard_bands=64, jaccard_rows=2, common_docs=10**9, global_docs=10**9, max_candidates=0)
+
+
+def _site_pages(sites: int, pages: int) -> list[Document]:
+    """The issue's input: each page its site's 80-word navigation, 250 words of its own
+    (disjoint windows of Moby-Dick) and a footer repeating the navigation's start."""
+    words = gzip.open(shared("reference", "books", "pg2701_Moby-Dick--Or-The-Whale.txt.gz"), "rt").read().split()
+    words = words[len(words) // 10:]
+    at = 0
+
+    def take(n):
+        nonlocal at
+        at += n
+        return words[at - n:at]
+
+    docs = []
+    for s in range(sites):
+        nav = take(80)
+        for p in range(pages):
+            text = " ".join(nav + take(250) + nav[:20])
+            docs.append(Document(id=f"s{s}-p{p:03d}", text=text, url=f"http://site{s}.example/p/{p}"))
+    return docs
+
+
+@pytest.mark.shared_data
+def test_site_templates_do_not_make_candidates():
+    docs = _site_pages(6, 40)
+    new = dedup_documents(docs)
+    old = dedup_documents(docs, DedupConfig(**OLD))
+    # a correct dedup removes nothing: no two pages share anything but the template
+    assert new.stats["removed"] == 0 and old.stats["removed"] == 0
+    assert new.counters["dedup:common_hosts"] == 6                   # every site's template found
+    # before: every pair of a site's pages was a candidate (Jaccard ~0.15-0.2 under 64 x 2)
+    assert old.counters["dedup:candidate_pairs"] > 1000
+    assert new.counters["dedup:candidate_pairs"] <= len(docs) // 10
+
+
+@pytest.mark.shared_data
+def test_copies_across_sites_are_still_found_through_the_template():
+    docs = _site_pages(4, 12)
+    # a copy of s0's page on s1 (s1's template around it), and a cut-down copy on s2
+    own = docs[0].text.split()[80:330]
+    nav1, nav2 = docs[12].text.split()[:80], docs[24].text.split()[:80]
+    docs.append(Document(id="s1-copy", text=" ".join(nav1 + own + nav1[:20]), url="http://site1.example/copy"))
+    docs.append(Document(id="s2-cut", text=" ".join(nav2 + own[:150] + nav2[:20]), url="http://site2.example/cut"))
+    res = {d.id: d.metadata for d in dedup_documents(docs).docs}
+    assert res["s1-copy"]["cluster"] == res["s0-p000"]["cluster"]
+    assert res["s2-cut"]["duplicate"] and res["s2-cut"]["cluster"] in ("s0-p000", "s1-copy")
+    assert sum(m["duplicate"] for m in res.values()) == 2
+
+
+def test_the_cap_keeps_each_pages_best_candidates_and_counts_when_it_binds():
+    from curate.core.counters import Counters
+
+    rng = np.random.default_rng(0)
+    p = 200
+    pi = rng.integers(0, 30, p)
+    pj = pi + 1 + rng.integers(0, 30, p)
+    jc, jf = rng.random(p), rng.random(p)
+    c = Counters()
+    keep = cap_pairs(pi, pj, jc, jf, 3, c)
+    for node in range(60):   # every page keeps (at least) its 3 best pairs
+        mine = np.flatnonzero((pi == node) | (pj == node))
+        best = mine[np.lexsort((np.where(pi[mine] == node, pj[mine], pi[mine]), -jf[mine], -jc[mine]))][:3]
+        assert keep[best].all()
+    assert keep.sum() <= 3 * 60
+    assert c["dedup:candidate_cap_docs"] > 0 and c["dedup:candidates_capped"] == p - keep.sum()
+
+
+def test_samples_are_bounded_per_host_and_globally():
+    keys = np.arange(1000, dtype=np.uint64)[::-1].copy()
+    hosts = np.repeat(np.array([1, 2, 0], np.uint64), [700, 290, 10])
+    h, g = sample_rows(keys, hosts, DedupConfig(common_pages=16, global_pages=50))
+    assert len(h) == 32 and len(g) == 50
+    assert set(h.tolist()) == set(range(684, 700)) | set(range(974, 990))  # the lowest keys of each host
+
+
+@pytest.mark.shared_data
+@pytest.mark.beam
+@pytest.mark.slow
+def test_beam_equals_one_machine_on_template_sharing_pages_with_the_cap_and_split_groups(tmp_path):
+    """Crawl-shaped input (benchmarks.dedup_scale: Zipf hosts with templates, a network banner,
+    planted copies); the cap binds and the joins are split into groups of 4."""
+    from benchmarks.dedup_scale import crawl_corpus
+    from pipelines.dedup import run
+
+    files, truth = crawl_corpus(tmp_path / "in", 500, shard=250)
+    docs = [d for f in files for d in read_documents(f)]
+    cfg = DedupConfig(max_candidates=2)
+    mem = dedup_documents(docs, cfg)
+    assert mem.counters["dedup:candidate_cap_docs"] > 0           # the cap binds
+    assert mem.counters["dedup:common_hosts"] > 0
+    local = {d.id: (d.metadata["cluster"], d.metadata["duplicate"], d.metadata.get("duplicate_reason"))
+             for d in mem.docs}
+    write_documents(tmp_path / "ref.jsonl", [Document(id="ref-0", text=docs[7].text + " an added line")])
+    stats = run(["--input", *map(str, files), "--out", str(tmp_path / "beam"), "--shards", "2",
+                 "--max-candidates", "2", "--group-chunk", "4", "--workers", "1", "-q"])
+    beam = {d.id: (d.metadata["cluster"], d.metadata["duplicate"], d.metadata.get("duplicate_reason"))
+            for part in sorted((tmp_path / "beam" / "docs").glob("*.parquet")) for d in read_documents(part)}
+    assert beam == local
+    assert stats["pairs"]["candidates"] == mem.counters["dedup:candidate_pairs"]
+    assert stats["counters"]["dedup:candidate_cap_docs"] == mem.counters["dedup:candidate_cap_docs"]
+    assert sum(v[1] for v in local.values()) > 10
