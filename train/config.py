@@ -62,6 +62,7 @@ class TrainConfig:
     ckpt_interval: int = 200      # steps between checkpoints; 0 = only at the end
     peak_flops: float = 0.0       # the device's peak FLOP/s for MFU; 0 = look the GPU up by name
     threads: int = 0              # CPU threads for torch; 0 = torch's default (one per core)
+    init_from: str = ""           # start from these weights (HF GPT-2/GPT-Neo folder or ckpt.pt); "" = random
 
     @classmethod
     def from_preset(cls, name: str) -> "TrainConfig":

@@ -81,6 +81,15 @@ class GPTConfig:
     banded, dense, ... as GPT-3 does (the paper does not give the band width;
     256 is our choice for the GPT-3 presets).
 
+    ``qkv_bias`` is off by default so that every model has an exact Hugging Face
+    twin: GPT-Neo (the HF architecture with GPT-3's dense/local alternation) has
+    no biases on its query, key and value projections, and of the three only the
+    query bias could change what the model computes (a key bias adds the same
+    amount to every score of a query, which the softmax cancels; a value bias
+    passes through the attention weights, which sum to one, into the output
+    projection's bias). Models imported from GPT-2 turn it on; configs saved
+    before the field existed had it on and load that way.
+
     >>> GPTConfig.preset("small").n_head, GPTConfig.preset("small", n_layer=2).n_layer
     (12, 2)
     >>> GPTConfig.preset("nope")
@@ -96,6 +105,7 @@ class GPTConfig:
     n_embd: int = 768
     dropout: float = 0.0          # GPT-3 does not use dropout in pre-training
     bias: bool = True             # GPT-2 has biases in Linear and LayerNorm
+    qkv_bias: bool = False        # biases on the query/key/value projection (GPT-2 has them, GPT-Neo not)
     local_window: int | None = 256
     sparse_every: int = 2
 
@@ -138,9 +148,15 @@ class GPTConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "GPTConfig":
-        """Inverse of :meth:`to_dict`; unknown keys are an error, not silently dropped."""
+        """Inverse of :meth:`to_dict`; unknown keys are an error, not silently dropped.
+
+        A config saved before ``qkv_bias`` existed describes a model with q/k/v biases.
+
+        >>> GPTConfig.from_dict({"n_layer": 2}).qkv_bias
+        True
+        """
         check_fields(cls, d, "GPTConfig fields")
-        return cls(**d)
+        return cls(**{"qkv_bias": True, **d})
 
 
 def device_of(model: nn.Module) -> torch.device:
@@ -223,7 +239,8 @@ class CausalSelfAttention(nn.Module):
         self.n_head = config.n_head
         self.window = config.local_window if banded else 0
         self.dropout = config.dropout
-        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # q, k, v at once
+        # q, k, v at once
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias and config.qkv_bias)
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
         self.resid_dropout = nn.Dropout(config.dropout)
 

@@ -31,7 +31,7 @@ import os
 import pickle
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -404,6 +404,8 @@ class Trainer:
         fresh multi-process run its per-rank generators."""
         cfg, d = self.cfg, self.d
         if ckpt is None:
+            if cfg.init_from:
+                self.init_weights(cfg.init_from)
             if d.world > 1:
                 torch.manual_seed(cfg.seed * 7919 + d.rank)  # different dropout masks per rank
             return
@@ -420,6 +422,19 @@ class Trainer:
             torch.manual_seed(cfg.seed * 7919 + self.step * 31 + d.rank)
             self.say(f"note: checkpoint written by {len(states)} processes, resumed on {d.world}: "
                      "data order continues exactly, random generators are reseeded")
+
+    def init_weights(self, path: str) -> None:
+        """Start from the weights of ``path`` (an HF GPT-2/GPT-Neo folder or a checkpoint)
+        instead of random ones; :func:`resolve` has already given the model its shape."""
+        from train.hf import load_any
+
+        try:
+            src = load_any(path).model
+            self.raw.load_state_dict(src.state_dict())
+        except (OSError, ValueError, RuntimeError) as exc:  # RuntimeError: shapes changed by an override
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[-1].strip()
+            raise ConfigError(f"--init-from {path}: cannot load its weights into this model: {first}") from None
+        self.say(f"init: weights from {path}")
 
     def open_run_dir(self, resumed: bool) -> None:
         """Create ``out``, start ``log.jsonl`` (keeping a resumed run's records up to its
@@ -646,6 +661,8 @@ def resolve(args: argparse.Namespace, overrides: list[str]) -> tuple[TrainConfig
             raise ConfigError(f"{out} was trained with --preset {cfg.preset}, not {args.preset}")
     else:
         cfg = TrainConfig.from_preset(args.preset or "tiny")
+        if args.init_from:
+            cfg = init_from(cfg, args.init_from)
     cfg = apply_overrides(cfg, overrides)
 
     from curate.mixture.build import load_manifest
@@ -660,6 +677,11 @@ def resolve(args: argparse.Namespace, overrides: list[str]) -> tuple[TrainConfig
         vocab = int(load_manifest(manifest)["tokenizer"]["vocab_size"])
     except (OSError, ValueError, KeyError) as exc:
         raise ConfigError(f"cannot read the manifest {manifest}: {exc}") from None
+    if cfg.init_from and ckpt is None:
+        if cfg.model.vocab_size != vocab:
+            raise ConfigError(f"--init-from {cfg.init_from}: the model has {cfg.model.vocab_size:,} tokens, "
+                              f"the manifest's tokenizer {vocab:,}")
+        _check_init_tokenizer(cfg.init_from, manifest, vocab)
     # The model's vocabulary is the tokenizer's, whatever the preset said.
     model = cfg.model
     if any(o.startswith("--model.vocab_size=") for o in overrides) and model.vocab_size != vocab:
@@ -667,6 +689,50 @@ def resolve(args: argparse.Namespace, overrides: list[str]) -> tuple[TrainConfig
     cfg = apply_overrides(cfg, [f"--model.vocab_size={vocab}"])
     cfg.manifest = manifest
     return cfg, ckpt
+
+
+def init_from(cfg: TrainConfig, path: str) -> TrainConfig:
+    """``cfg`` with the model shape of ``path`` (an HF GPT-2/GPT-Neo folder or a checkpoint),
+    whose weights the run then starts from (``--init-from``)."""
+    import json
+
+    from train.hf import CONFIG as HF_CONFIG, HFFormatError, gpt_config_from_hf, is_hf_dir
+
+    src = Path(path)
+    try:
+        if is_hf_dir(src):
+            model = gpt_config_from_hf(json.loads((src / HF_CONFIG).read_text(encoding="utf-8")), str(src / HF_CONFIG))
+        elif src.is_file():
+            from train.model import GPTConfig
+
+            model = GPTConfig.from_dict(load_checkpoint(src)["config"]["model"])
+        else:
+            raise ConfigError(f"--init-from {path}: no such model folder or checkpoint")
+    except (HFFormatError, KeyError, OSError, RuntimeError) as exc:
+        raise ConfigError(f"--init-from {path}: {exc}") from None
+    return replace(cfg, model=model, init_from=str(src.resolve()))
+
+
+def _check_init_tokenizer(path: str, manifest: str, vocab: int) -> None:
+    """The shards must be in the tokenizer the initial weights were trained with."""
+    from curate.mixture.build import load_manifest
+    from train.hf import HFFormatError, hf_tokenizer_path, is_hf_dir, load_tokenizer, tokenizer_of_checkpoint
+
+    if is_hf_dir(path):
+        try:
+            theirs_path = hf_tokenizer_path(path)
+        except HFFormatError:
+            theirs_path = None  # a folder without a tokenizer: only the vocabulary size can be checked
+    else:
+        theirs_path = tokenizer_of_checkpoint(dict(load_checkpoint(path)["config"]))[0]
+    ours = load_tokenizer(Path(manifest).parent / load_manifest(manifest)["tokenizer"]["path"])
+    if theirs_path is None or not Path(theirs_path).exists():
+        return
+    theirs = load_tokenizer(theirs_path)
+    if theirs.hf.get_vocab(with_added_tokens=True) != ours.hf.get_vocab(with_added_tokens=True):
+        raise ConfigError(f"--init-from {path}: its tokenizer ({theirs_path}, {theirs.vocab_size:,} tokens) is not "
+                          f"the one of {manifest} ({vocab:,} tokens); build the shards with it "
+                          "(curate shards --tokenizer ...)")
 
 
 def _options_help() -> str:
@@ -701,6 +767,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", required=True, help="run directory: checkpoint, log, curve, config")
     ap.add_argument("--preset", help="named config (default tiny; on --resume, the run's own)")
     ap.add_argument("--resume", action="store_true", help="continue from OUT/ckpt.pt if it exists")
+    ap.add_argument("--init-from", help="start from these weights: a Hugging Face GPT-2/GPT-Neo folder "
+                                        "(safetensors) or a checkpoint; the model takes its shape")
     args, rest = ap.parse_known_args(argv)
     d = Dist.from_env()
     try:
