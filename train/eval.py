@@ -30,6 +30,12 @@ same ones. Contexts longer than the model's context are cut from the left.
 Command line::
 
     python -m train.eval --checkpoint out/train/ckpt.pt --out out/eval --limit 200
+    python -m train.eval --model path/to/hf-model-dir --out out/eval-hf --limit 200 [--manifest M]
+
+``--model`` reads a Hugging Face GPT-2 or GPT-Neo folder into this project's
+model (exactly: :mod:`train.hf`), so the harness, its batching and its scoring
+are the same code for both; with GPT-2 small's own files the LAMBADA figures
+can be set beside lm-eval's (32.6% accuracy, perplexity 40.1).
 """
 
 from __future__ import annotations
@@ -54,9 +60,10 @@ from train.data import stable_seed, val_batches
 from train.model import device_of
 
 REPO = Path(__file__).resolve().parents[1]
-EVAL_DATA = REPO.parent / "shared" / "data" / "eval"
-DEFAULT_LAMBADA = EVAL_DATA / "lambada_openai_test.part1.jsonl"
-DEFAULT_GSM8K = EVAL_DATA / "gsm8k_test.part1.jsonl"
+# bundled with the code (sample/NOTICE), so a fresh clone evaluates on them
+EVAL_DATA = REPO / "sample" / "eval"
+DEFAULT_LAMBADA = EVAL_DATA / "lambada_openai_test.jsonl"
+DEFAULT_GSM8K = EVAL_DATA / "gsm8k_test.jsonl"
 DEFAULT_PROMPTS = ["The", "Once upon a time", "In a statement on Tuesday, the"]
 
 LAMBADA_FEW_SHOT = 15  # GPT-3's K for LAMBADA few-shot (Table 3.2)
@@ -588,9 +595,13 @@ def format_results(results: dict) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m train.eval", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--checkpoint", required=True, help="checkpoint written by the trainer")
+    which = ap.add_mutually_exclusive_group(required=True)
+    which.add_argument("--checkpoint", help="checkpoint written by the trainer (or the fine-tuner)")
+    which.add_argument("--model", help="a Hugging Face GPT-2/GPT-Neo folder (an export, or GPT-2's own files); "
+                                       "its tokenizer is the folder's")
     ap.add_argument("--out", required=True, help="folder for eval.json and samples.txt")
-    ap.add_argument("--manifest", help="token-shard manifest (default: the one the checkpoint trained on)")
+    ap.add_argument("--manifest", help="token-shard manifest for the validation loss (default: the one the "
+                                       "checkpoint trained on; with --model, none unless given)")
     ap.add_argument("--lambada", default=str(DEFAULT_LAMBADA), help="LAMBADA (OpenAI) JSONL, records {'text'}")
     ap.add_argument("--gsm8k", default=str(DEFAULT_GSM8K), help="GSM8K JSONL, records {'question', 'answer'}")
     ap.add_argument("--limit", type=int, help="items scored per benchmark (default: all)")
@@ -618,23 +629,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from train.checkpoint import load_model
+    from train.hf import load_any, load_tokenizer
 
-    ckpt = Path(args.checkpoint)
-    if not ckpt.is_file():
-        print(f"error: {ckpt}: no such checkpoint", file=sys.stderr)
+    src = Path(args.checkpoint or args.model)
+    if args.checkpoint and not src.is_file():
+        print(f"error: {src}: no such checkpoint", file=sys.stderr)
         return 2
-    model, run = load_model(ckpt, device=args.device)
-    manifest = Path(args.manifest or run["manifest"])
-    if not manifest.is_file():
+    try:
+        loaded = load_any(src, device=args.device)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    model = loaded.model
+    manifest = Path(args.manifest) if args.manifest else loaded.manifest
+    if manifest is not None and not manifest.is_file():
         print(f"error: {manifest}: no manifest (the tokenizer comes from it); pass --manifest", file=sys.stderr)
         return 2
-    tok_info = load_manifest(manifest)["tokenizer"]
-    tokenizer = Tokenizer.load(manifest.parent / tok_info["path"])
+    tok_path = loaded.tokenizer_path
+    if tok_path is None and manifest is not None:
+        tok_path = manifest.parent / load_manifest(manifest)["tokenizer"]["path"]
+    if tok_path is None:
+        print(f"error: {src}: no tokenizer recorded with the model; pass --manifest", file=sys.stderr)
+        return 2
+    tokenizer = load_tokenizer(tok_path)
     if tokenizer.vocab_size != model.config.vocab_size:
-        print(f"error: {manifest}: tokenizer has {tokenizer.vocab_size:,} tokens, the model "
+        print(f"error: {tok_path}: tokenizer has {tokenizer.vocab_size:,} tokens, the model "
               f"{model.config.vocab_size:,}", file=sys.stderr)
         return 2
+    run = {"step": loaded.source.get("step"), "model": model.config.to_dict()}
 
     t0 = time.monotonic()
     results = evaluate(model, tokenizer, manifest, args.lambada, args.gsm8k, limit=args.limit, shots=args.shots,
@@ -644,7 +666,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                        temperature=args.temperature, top_k=args.top_k, seed=args.seed,
                        batch_size=args.batch_size, val_max_batches=args.val_batches)
     results["seconds"]["total"] = time.monotonic() - t0
-    results["checkpoint"] = str(ckpt.resolve())
+    results["checkpoint"] = loaded.source["path"]
     results["step"] = run.get("step")
     results["model"] = run.get("model")
 

@@ -62,11 +62,11 @@ def test_make_filter_prefix_crawl_against_mirror(mirror, tmp_path):
     assert any("CC-MAIN-2020-34/warc.paths.gz" in p for p in fetched)
     assert any("CC-MAIN-2024-22/warc.paths.gz" in p for p in fetched)
     assert not any("2014-35" in p for p in fetched)
-    markers = [json.loads(p.read_text()) for p in (out / "done").iterdir()]
+    markers = [json.loads(p.read_text()) for p in (out / "filter" / "done").iterdir()]
     assert sorted(m["input"].split("/crawl-data/")[1].split("/")[0] for m in markers) == [
         "CC-MAIN-2020-34", "CC-MAIN-2024-22"]
     assert all(m["complete"] for m in markers)
-    stats = json.loads((out / "stats.json").read_text())
+    stats = json.loads((out / "filter" / "stats.json").read_text())
     c = stats["counters"]
     assert c["read:files"] == 2 and c["docs"] == 12
     assert c["docs"] == c.get("kept", 0) + sum(v for k, v in c.items() if k.startswith("dropped:"))
