@@ -72,7 +72,7 @@ from curate.dedup.minhash import band_keys, bucket_pairs, estimate, signatures
 from curate.dedup.rules import copy_containment, is_duplicate, needs_exact
 from curate.dedup.templates import host_key, set_key, shingle_counts, site_counts, with_common
 from pipelines.common import (ByShard, ReadDocsFn, add_runner_args, auto_shards, job_parser, make_pipeline, metric,
-                              put_documents, run_main, say_error, shard_name)
+                              put_documents, run_main, say_error, shard_name, job_lock)
 from pipelines.fileio import expand, get, join, put, put_json
 
 # --------------------------------------------------------------------------- elements
@@ -982,35 +982,36 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     cfg = config_from_args(args)
     inputs, against = expand(args.input), expand(args.against) if args.against else []
     out = args.out
-    p = make_pipeline(args, beam_args, test_pipeline)
-    shards = args.shards or auto_shards(inputs + against)
-    summaries, histogram, unconverged, counts = build(p, inputs, against, out, cfg, args.scope, args.rounds, shards,
-                                                      args.group_chunk)
-    small = {name: join(out, f"_{name}.jsonl") for name in ("summaries", "histogram", "unconverged",
-                                                             "candidates", "cap_docs")}
-    summaries | "PutSummaries" >> PutSmall(small["summaries"])
-    histogram | "PutHistogram" >> PutSmall(small["histogram"])
-    unconverged | "PutUnconverged" >> PutSmall(small["unconverged"])
-    counts["candidates"] | "PutCandidates" >> PutSmall(small["candidates"])
-    counts["cap_docs"] | "PutCapDocs" >> PutSmall(small["cap_docs"])
-    p.run().wait_until_finish()
+    with job_lock(out, "pipelines.dedup"):
+        p = make_pipeline(args, beam_args, test_pipeline)
+        shards = args.shards or auto_shards(inputs + against)
+        summaries, histogram, unconverged, counts = build(p, inputs, against, out, cfg, args.scope, args.rounds, shards,
+                                                          args.group_chunk)
+        small = {name: join(out, f"_{name}.jsonl") for name in ("summaries", "histogram", "unconverged",
+                                                                 "candidates", "cap_docs")}
+        summaries | "PutSummaries" >> PutSmall(small["summaries"])
+        histogram | "PutHistogram" >> PutSmall(small["histogram"])
+        unconverged | "PutUnconverged" >> PutSmall(small["unconverged"])
+        counts["candidates"] | "PutCandidates" >> PutSmall(small["candidates"])
+        counts["cap_docs"] | "PutCapDocs" >> PutSmall(small["cap_docs"])
+        p.run().wait_until_finish()
 
-    parts = _read_small(small["summaries"])
-    total, removed = {}, {}
-    for s in parts:
-        for src, (n, dup) in s["by_source"].items():
-            total[src] = total.get(src, 0) + n
-            removed[src] = removed.get(src, 0) + dup
-    stats = {"config": cfg.to_dict(), "scope": args.scope, "rounds": args.rounds,
-             "documents": sum(total.values()), "kept": sum(s["kept"] for s in parts),
-             "cluster_size_histogram": sorted_bins(dict(_read_small(small["histogram"]))),
-             "output_shards": shards,
-             "removed_share_by_source": {k: round(removed[k] / n, 6) for k, n in sorted(total.items())},
-             "unconverged_nodes": sum(_read_small(small["unconverged"])),
-             "pairs": {"candidates": sum(_read_small(small["candidates"]))},
-             "counters": {"dedup:candidate_cap_docs": sum(_read_small(small["cap_docs"]))}}
-    put_json(join(out, "stats.json"), stats)
-    FileSystems.delete([path for path in small.values() if FileSystems.exists(path)])
+        parts = _read_small(small["summaries"])
+        total, removed = {}, {}
+        for s in parts:
+            for src, (n, dup) in s["by_source"].items():
+                total[src] = total.get(src, 0) + n
+                removed[src] = removed.get(src, 0) + dup
+        stats = {"config": cfg.to_dict(), "scope": args.scope, "rounds": args.rounds,
+                 "documents": sum(total.values()), "kept": sum(s["kept"] for s in parts),
+                 "cluster_size_histogram": sorted_bins(dict(_read_small(small["histogram"]))),
+                 "output_shards": shards,
+                 "removed_share_by_source": {k: round(removed[k] / n, 6) for k, n in sorted(total.items())},
+                 "unconverged_nodes": sum(_read_small(small["unconverged"])),
+                 "pairs": {"candidates": sum(_read_small(small["candidates"]))},
+                 "counters": {"dedup:candidate_cap_docs": sum(_read_small(small["cap_docs"]))}}
+        put_json(join(out, "stats.json"), stats)
+        FileSystems.delete([path for path in small.values() if FileSystems.exists(path)])
     if not args.quiet:
         print(f"dedup: {stats['documents']} documents, {stats['kept']} kept -> {out}", file=sys.stderr)
     return stats

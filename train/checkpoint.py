@@ -48,8 +48,22 @@ def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
 
 
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
-    """The dict saved by :func:`save_checkpoint`, loaded with ``weights_only=True``."""
-    return torch.load(path, map_location=map_location, weights_only=True)
+    """The dict saved by :func:`save_checkpoint`, loaded with ``weights_only=True``.
+
+    A file that is not one (text, a truncated download, a pickle holding
+    objects) is a ValueError naming it: torch reports those as unpickling,
+    key, EOF or zip-reader errors of many types, which every command would
+    otherwise show as a traceback. A missing or unreadable file stays OSError.
+    """
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except OSError:
+        raise
+    except Exception as exc:  # re-raised as one error naming the file, never swallowed
+        raise ValueError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})"[:500]) from exc
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: not a checkpoint (holds a {type(state).__name__}, not a dict)")
+    return state
 
 
 def load_model(path: str | os.PathLike, device="cpu") -> tuple[GPT, dict]:

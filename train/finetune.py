@@ -556,7 +556,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", help="cpu, cuda, cuda:N (default: cuda when available)")
     args = ap.parse_args(argv)
     try:
-        cfg, ckpt = resolve(args)
+        try:
+            cfg, ckpt = resolve(args)
+        except ValueError as exc:  # a file that is not a model (HFFormatError, not a checkpoint)
+            raise FinetuneError(str(exc)) from exc
         finetune(cfg, Path(args.out), ckpt)
     except (FinetuneError, OSError) as exc:
         print(f"finetune: error: {exc}", file=sys.stderr)

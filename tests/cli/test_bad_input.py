@@ -45,6 +45,16 @@ CASES = [
     ("train-missing", ["-m", "train.train", "--manifest", "{tmp}/missing.json", "--out", "{tmp}/out"], "missing.json"),
     ("train-bad", ["-m", "train.train", "--manifest", "{tmp}/bad.jsonl", "--out", "{tmp}/out"], "bad.jsonl"),
     ("eval-missing", ["-m", "train.eval", "--checkpoint", "{tmp}/missing.pt", "--out", "{tmp}/out"], "missing.pt"),
+    # a file that is not a checkpoint: torch's unpickler raises KeyError, EOFError, ... for those
+    ("eval-not-checkpoint", ["-m", "train.eval", "--checkpoint", "{tmp}/bad.jsonl", "--out", "{tmp}/out"], "bad.jsonl"),
+    ("export-not-checkpoint", ["-m", "train.export", "--checkpoint", "{tmp}/bad.jsonl", "--out", "{tmp}/out"],
+     "bad.jsonl"),
+    ("generate-not-checkpoint", ["-m", "train.generate", "--checkpoint", "{tmp}/bad.jsonl", "--prompt", "hi"],
+     "bad.jsonl"),
+    ("finetune-not-checkpoint", ["-m", "train.finetune", "--checkpoint", "{tmp}/bad.jsonl", "--data", "{tmp}/good.jsonl",
+                                 "--out", "{tmp}/out"], "bad.jsonl"),
+    ("finetune-missing-data", ["-m", "train.finetune", "--checkpoint", "{tmp}/bad.jsonl", "--data",
+                               "{tmp}/missing.jsonl", "--out", "{tmp}/out"], "missing.jsonl"),
 ]
 
 JOBS = [
