@@ -941,8 +941,14 @@ class _Trees:
         # flat offsets: node j of tree k lives at k * width + j
         self.offset = (np.arange(n_trees) * width)[None, :]
 
+    # Rows walked at once: the walk holds several (rows, trees) index arrays, so
+    # a page of 50,000 blocks would otherwise take ~150 MB for scoring alone.
+    CHUNK = 2048
+
     def scores(self, x):
         """Log-odds per row of ``x`` (blocks, features), float32 as in training."""
+        if x.shape[0] > self.CHUNK:
+            return np.concatenate([self.scores(x[i:i + self.CHUNK]) for i in range(0, x.shape[0], self.CHUNK)])
         n = x.shape[0]
         node = np.zeros((n, len(self.feat)), dtype=np.intp)  # (blocks, trees)
         feat, thr, left, right = (a.ravel() for a in (self.feat, self.thr, self.left, self.right))
