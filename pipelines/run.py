@@ -153,8 +153,11 @@ class StageRunner:
             busy += took
             eta = _eta(done_bytes, total, busy, i, len(todo))
             eta = f", ETA {eta:.0f}s" if eta is not None else ""
-            self.log(f"step {i}/{len(todo)} {step.name} done in {took:.1f}s "
-                     f"({_mb(done_bytes)}/{_mb(total)}, {done_bytes / 1e6 / max(busy, 1e-9):.2f} MB/s{eta})")
+            # a step whose inputs are not local files (the filter job reads a crawl) has no
+            # sizes to show; the job prints its own progress
+            rate = (f"{_mb(done_bytes)}/{_mb(total)}, {done_bytes / 1e6 / max(busy, 1e-9):.2f} MB/s"
+                    if done_bytes else f"step {i} of {len(todo)}")
+            self.log(f"step {i}/{len(todo)} {step.name} done in {took:.1f}s ({rate}{eta})")
 
     def _run(self, name: str, command: list[str], i: int, n: int, done_bytes: int, total: int,
              busy: float) -> int:
