@@ -127,6 +127,7 @@ bench: $(STAMP)  ## throughput and quality figures, side by side with peers
 	$(PY) -m benchmarks.extraction
 	$(PY) -m benchmarks.filters
 	$(PY) -m benchmarks.readers
+	$(PY) -m benchmarks.big_record
 	$(PY) -m benchmarks.ingest
 	$(PY) -m benchmarks.pipeline
 	$(PY) -m benchmarks.quality
