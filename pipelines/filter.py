@@ -309,9 +309,10 @@ def _read_json(path: str):
 class _Watcher(threading.Thread):
     """Local progress: a rate line every ``every`` seconds from the done markers."""
 
-    def __init__(self, out: str, total: int, every: float = 10.0):
+    def __init__(self, out: str, total: int, every: float = 10.0, already: int = 0):
         super().__init__(daemon=True)
         self.out, self.total, self.every = out, total, every
+        self.already = already  # inputs a previous run finished: no part of this run's rate
         self.stop = threading.Event()
         self.start_time = time.monotonic()
 
@@ -327,8 +328,12 @@ class _Watcher(threading.Thread):
             kept += d.get("kept", 0)
         el = max(time.monotonic() - self.start_time, 1e-9)
         share = 100.0 * kept / docs if docs else 0.0
+        # ETA by inputs finished in this run (inputs are what the job's work is split by)
+        fresh = len(markers) - self.already
+        left = self.total - len(markers)
+        eta = f", ETA {el * left / fresh:.0f}s" if fresh > 0 and left > 0 else ""
         return (f"filter: {len(markers)}/{self.total} inputs done, {docs} docs ({docs / el:.1f} docs/s), "
-                f"{share:.1f}% kept, driver peak RSS {rss_mb():.0f} MiB, {el:.0f}s")
+                f"{share:.1f}% kept, driver peak RSS {rss_mb():.0f} MiB, {el:.0f}s{eta}")
 
     def run(self):
         while not self.stop.wait(self.every):
@@ -378,7 +383,7 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
                 scorer_factory = functools.partial(make_scorer, quality_model, args.quality_alpha)
             build(p, todo, out, config, args.rejected_rate, args.source, args.retries, args.backoff,
                   scorer_factory=scorer_factory, max_record_bytes=max_record_bytes(args.max_record_mb))
-            watcher = _Watcher(out, len(locations)) if not args.quiet and "://" not in out else None
+            watcher = _Watcher(out, len(locations), already=len(done)) if not args.quiet and "://" not in out else None
             if watcher:
                 watcher.start()
             try:

@@ -272,3 +272,19 @@ def test_unknown_crawl_is_a_clear_error(mirror, tmp_path):
                            cwd=REPO, capture_output=True, text=True)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "CC-MAIN-2020-35" in r.stderr and "CC-MAIN-2020-34" in r.stderr
+
+
+def test_progress_line_gives_an_eta_from_the_inputs_this_run_finished(tmp_path):
+    from pipelines.filter import _Watcher
+
+    (tmp_path / "done").mkdir()
+    for k in range(3):
+        (tmp_path / "done" / f"in{k}.json").write_text(json.dumps({"docs_read": 10, "kept": 5}))
+    watcher = _Watcher(str(tmp_path), total=5, already=1)
+    watcher.start_time -= 20.0  # 20 s in, two inputs finished by this run: 10 s each, two left
+    line = watcher.line()
+    assert "3/5 inputs done" in line and "30 docs" in line and "50.0% kept" in line
+    eta = float(line.rsplit("ETA ", 1)[1].rstrip("s"))
+    assert 19.0 <= eta <= 22.0, line
+    # nothing finished by this run yet: no ETA to give
+    assert "ETA" not in _Watcher(str(tmp_path), total=5, already=3).line()
