@@ -189,8 +189,9 @@ def _classify_hint(hint: str) -> int:
         bits = _token_cache.get(token)
         if bits is None:
             bits = _token_bits(token)
-            if len(_token_cache) < _HINT_CACHE_MAX:
-                _token_cache[token] = bits
+            if len(_token_cache) >= _HINT_CACHE_MAX:
+                _token_cache.clear()  # see _remember_hint
+            _token_cache[token] = bits
         m |= bits
     if m & (H_POS | H_EMBED):
         m &= ~(H_NEG1 | H_NEG2)
@@ -256,10 +257,18 @@ class _Flat:
 
 
 def _remember_hint(hint: str) -> int:
-    """_classify_hint, stored in the memo while it has room."""
+    """_classify_hint, stored in the memo.
+
+    A full memo starts again empty rather than refusing new entries: a
+    long-running worker soon fills it with the class names of sites it has
+    passed, and a memo that then stops learning misses every repeat of the
+    current page's own class names ("menu-item" fifty times on one page),
+    which cost the extractor about a third of its speed. Clearing keeps the
+    memo bounded and about the pages at hand."""
     verdict = _classify_hint(hint)
-    if len(_hint_cache) < _HINT_CACHE_MAX:
-        _hint_cache[hint] = verdict
+    if len(_hint_cache) >= _HINT_CACHE_MAX:
+        _hint_cache.clear()
+    _hint_cache[hint] = verdict
     return verdict
 
 
