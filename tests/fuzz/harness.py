@@ -200,10 +200,13 @@ def _new_length(old: int, rng: random.Random) -> bytes:
 
 def nested_html(rng: random.Random) -> str:
     depth = rng.choice([100, 1_000, 10_000, 50_000])
-    tag = rng.choice(["div", "span", "table", "ul", "p", "b"])
+    tag = rng.choice(["div", "span", "table", "ul", "p", "b", "section"])
     inner = "<p>" + "deep text " * rng.randint(1, 50) + "</p>"
     close = "" if rng.random() < 0.5 else f"</{tag}>" * depth
-    return f"<html><body>{f'<{tag}>' * depth}{inner}{close}</body></html>"
+    # what follows each opening tag: nothing (a pure run), a word (so no run of tags
+    # shows), or a closing tag of an element that is not open (which the parser ignores)
+    between = rng.choice(["", "", "a ", "</x>", "</span>"])
+    return f"<html><body>{f'<{tag}>{between}' * depth}{inner}{close}</body></html>"
 
 
 # --------------------------------------------------------------------------- targets

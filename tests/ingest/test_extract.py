@@ -247,3 +247,43 @@ def test_real_page_with_nameless_nodes_extracts():
     errors = []
     text = html_to_text(html, on_error=errors.append)
     assert errors == [] and len(text) > 100
+
+
+def _depth(html: str) -> int:
+    """How deep the parser nests the elements of ``html`` (its work grows with the square of this)."""
+    from selectolax.lexbor import LexborHTMLParser
+
+    node, depth = LexborHTMLParser(html).body, 0
+    while True:  # these pages nest along their last child element
+        kids = list(node.iter())
+        if not kids:
+            return depth
+        node, depth = kids[-1], depth + 1
+
+
+@pytest.mark.parametrize("name,html", [
+    ("opening tags only", "<div>" * 5000 + "x"),
+    ("text between the tags", "<div>a" * 5000),
+    # (over _TAGS_CHECK tags: the estimate that trusts closing tags is not used)
+    ("closing tags of nothing open", "<div></x>" * 12000),
+    ("with attributes and mixed case", '<DIV class="c">' * 3000 + '<section id="s">b' * 3000),
+])
+def test_deep_nesting_is_cut_before_parsing_and_keeps_the_text(name, html):
+    from curate.ingest.extract import _MAX_DEPTH, _cut_deep_nesting
+
+    page = "<html><body>" + html
+    assert _depth(page) > 2500  # the parser would nest it (quadratic work)
+    cut = _cut_deep_nesting(page)
+    assert _depth(cut) <= _MAX_DEPTH + 2
+    # only tags go: every character of text is still there, in order
+    strip = __import__("re").compile(r"<[^>]*>")
+    assert strip.sub("", cut) == strip.sub("", page)
+
+
+def test_ordinary_pages_are_not_touched_by_the_depth_cut():
+    from curate.ingest.extract import _cut_deep_nesting
+
+    flat = "<html><body>" + "<div><p>para <b>bold</b></p><ul><li>one<li>two</ul></div>" * 2000
+    unclosed = "<html><body>" + "<p>para" * 3000 + "<br><img src=x>" * 1000
+    for page in (flat, unclosed):
+        assert _cut_deep_nesting(page) is page
