@@ -42,16 +42,23 @@ def _gzip_member(chunks) -> bytes:
     return b"".join(out)
 
 
+PIECE = PARAGRAPH * 10_000  # 780 kB
+HEAD = b"<html><body>"
+
+
+def _pieces(size: int) -> int:
+    return max(1, size // len(PIECE))
+
+
 def _page(size: int):
-    """An HTML page of about ``size`` bytes, yielded in 780 kB pieces (never whole)."""
-    piece = PARAGRAPH * 10_000
-    yield b"<html><body>"
-    for _ in range(max(1, size // len(piece))):
-        yield piece
+    """An HTML page of about ``size`` bytes, yielded a piece at a time (never whole)."""
+    yield HEAD
+    for _ in range(_pieces(size)):
+        yield PIECE
 
 
 def _page_len(size: int) -> int:
-    return len(b"<html><body>") + max(1, size // (len(PARAGRAPH) * 10_000)) * len(PARAGRAPH) * 10_000
+    return len(HEAD) + _pieces(size) * len(PIECE)
 
 
 def _record(n: int, url: str, http_head: bytes, body_len: int, body) -> bytes:

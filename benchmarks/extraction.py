@@ -322,26 +322,6 @@ EXTRACTORS: dict[str, Callable[[], Callable[[str, str], str]]] = {
 }
 
 
-def run_extractor(fn: Callable[[str, str], str], html: dict[str, str], urls: dict[str, str]) -> tuple[dict[str, str], float]:
-    """Run ``fn`` on every page; return predictions and seconds spent inside ``fn``."""
-    preds: dict[str, str] = {}
-    elapsed = 0.0
-    for pid, doc in html.items():
-        t0 = time.perf_counter()
-        try:
-            out = fn(doc, urls.get(pid, ""))
-        except Exception as exc:  # a peer crashing on one page should not kill the run
-            print(f"  ! {pid}: {type(exc).__name__}: {exc}", file=sys.stderr)
-            out = ""
-        elapsed += time.perf_counter() - t0
-        preds[pid] = out or ""
-    return preds, elapsed
-
-
-LARGE_PARAGRAPH = ("The city council voted on Tuesday to expand the bus network, adding three new routes "
-                   "that will connect the northern suburbs with the central station.")
-
-
 def large_page(divs: int = 100, paragraphs: int = 50) -> str:
     """A synthetic page of ``divs`` x ``paragraphs`` paragraphs (the unit test's large page:
     tests/ingest/test_extract.py checks that its work is linear; its time is measured here)."""

@@ -142,21 +142,28 @@ def qkv_speed(rounds: int = 12, steps: int = 5) -> None:
         runs[qkv] = (m, make_optimizer(m, TrainConfig(), torch.device("cpu")), [])
     g = torch.Generator().manual_seed(0)
     x, y = torch.randint(0, 4096, (8, 256), generator=g), torch.randint(0, 4096, (8, 256), generator=g)
-    for r in range(rounds):
-        for m, opt, times in runs.values():
-            for _ in range(steps):
-                t = time.perf_counter()
-                _, loss = m(x, y)
-                loss.backward()
-                opt.step()
-                opt.zero_grad(set_to_none=True)
-                if r:  # the first round warms up
-                    times.append(time.perf_counter() - t)
+    _time_steps(runs, x, y, rounds, steps)
     print("tiny preset training step (8 x 256 tokens, one thread), interleaved:")
     for qkv, (m, _, times) in runs.items():
         med = statistics.median(times)
         print(f"  qkv_bias={str(qkv):<5} {m.num_params():>9,} parameters  median step {med * 1e3:6.1f} ms  "
               f"= {8 * 256 / med:7,.0f} tokens/s over {len(times)} steps")
+
+
+def _time_steps(runs: dict, x: torch.Tensor, y: torch.Tensor, rounds: int, steps: int) -> None:
+    """Training steps on one batch, ``steps`` per run in turn for ``rounds`` rounds (so that
+    a change in machine load hits every run alike); each step's seconds go to the run's
+    list, the first round (warm-up) left out. ``runs``: {name: (model, optimizer, times)}."""
+    for r in range(rounds):
+        for model, opt, times in runs.values():
+            for _ in range(steps):
+                t = time.perf_counter()
+                _, loss = model(x, y)
+                loss.backward()
+                opt.step()
+                opt.zero_grad(set_to_none=True)
+                if r:
+                    times.append(time.perf_counter() - t)
 
 
 def finetune_speed(checkpoint: str | None, rounds: int = 8, steps: int = 5) -> None:
@@ -176,16 +183,7 @@ def finetune_speed(checkpoint: str | None, rounds: int = 8, steps: int = 5) -> N
     x = torch.randint(0, 4096, (8, 256), generator=g)
     y = torch.randint(0, 4096, (8, 256), generator=g)
     y[:, :128] = -1  # a prompt half: no loss there
-    for r in range(rounds):
-        for model, opt, times in runs.values():
-            for _ in range(steps):
-                t = time.perf_counter()
-                _, loss = model(x, y)
-                loss.backward()
-                opt.step()
-                opt.zero_grad(set_to_none=True)
-                if r:
-                    times.append(time.perf_counter() - t)
+    _time_steps(runs, x, y, rounds, steps)
     print("fine-tuning step (8 x 256 tokens, one thread), interleaved:")
     for method, (model, _, times) in runs.items():
         n = sum(p.numel() for p in model.parameters() if p.requires_grad)

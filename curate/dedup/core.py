@@ -521,24 +521,31 @@ def content_signatures(node_texts: Iterator[tuple[int, str]], n: int, hosts: np.
     its host's ``common`` ones and the corpus's ``glob`` (:mod:`curate.dedup.candidates`)."""
     sigs = np.full((n, cfg.num_perm), 0xFFFFFFFF, np.uint32)
     sizes = np.zeros(n, np.int64)
-    buf: list[tuple[int, str]] = []
     hosts = np.asarray(hosts, np.uint64)
-
-    def flush():
-        h, k = shingle_batch([word_tokens(t) for _, t in buf], cfg.ngram)
-        rows = np.fromiter((node for node, _ in buf), np.int64, len(buf))
+    for rows, h, k in _shingled_batches(node_texts, cfg.ngram, batch):
         kept, sz = _drop_common(h, k, hosts[rows], common, glob)
         sigs[rows] = sketch_shingles(kept, sz, cfg)
         sizes[rows] = sz
-        buf.clear()
+    return sigs, sizes
 
+
+def _shingled_batches(node_texts: Iterator[tuple[int, str]], ngram: int,
+                      batch: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(nodes, shingle hashes, shingles per node) for ``batch`` (node, text) pairs at a time:
+    shingle_batch's vectorised hashing, with no more than a batch of texts held."""
+    buf: list[tuple[int, str]] = []
     for item in node_texts:
         buf.append(item)
         if len(buf) >= batch:
-            flush()
+            yield _shingle_buffer(buf, ngram)
+            buf = []
     if buf:
-        flush()
-    return sigs, sizes
+        yield _shingle_buffer(buf, ngram)
+
+
+def _shingle_buffer(buf: list[tuple[int, str]], ngram: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    h, k = shingle_batch([word_tokens(t) for _, t in buf], ngram)
+    return np.fromiter((node for node, _ in buf), np.int64, len(buf)), h, k
 
 
 def common_shingles(node_texts: Iterator[tuple[int, str]], hosts: np.ndarray, in_host: np.ndarray,
@@ -547,23 +554,12 @@ def common_shingles(node_texts: Iterator[tuple[int, str]], hosts: np.ndarray, in
     shingles) from the sampled nodes' texts (``common_docs`` / ``check_common_docs`` pages)."""
     by_host: dict[int, list] = {}
     glob: list = []
-    buf: list[tuple[int, str]] = []
-
-    def flush():
-        h, k = shingle_batch([word_tokens(t) for _, t in buf], cfg.ngram)
-        for (node, _), arr in zip(buf, np.split(h, np.cumsum(k)[:-1])):
+    for nodes, h, k in _shingled_batches(node_texts, cfg.ngram, batch):
+        for node, arr in zip(nodes.tolist(), np.split(h, np.cumsum(k)[:-1])):
             if in_host[node]:
                 by_host.setdefault(int(hosts[node]), []).append(arr)
             if in_glob[node]:
                 glob.append(arr)
-        buf.clear()
-
-    for item in node_texts:
-        buf.append(item)
-        if len(buf) >= batch:
-            flush()
-    if buf:
-        flush()
     common, check = {}, {}
     for host in list(by_host):
         arrs = by_host.pop(host)

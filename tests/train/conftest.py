@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from curate.core.document import write_documents
 from curate.mixture.build import MixtureConfig, SourceConfig, build
@@ -32,3 +33,14 @@ def tiny_manifest(tmp_path_factory) -> Path:
     out = d / "shards"
     build(config, out, log=lambda m: None)
     return out / "manifest.json"
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread for the test (``usefixtures("one_thread")``): the suite shares two
+    cores, and OpenMP threads that wait for each other make small models' steps many times
+    slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -14,17 +14,7 @@ from train.checkpoint import FORMAT, load_checkpoint, save_checkpoint
 from train.finetune import Example, collate, main, read_examples, split_examples
 from train.model import GPT, GPTConfig
 
-pytestmark = pytest.mark.shared_data
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: the suite shares two cores, and OpenMP threads that wait for each
-    other make these small models' steps many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = [pytest.mark.shared_data, pytest.mark.usefixtures("one_thread")]
 
 
 @pytest.fixture(scope="module")

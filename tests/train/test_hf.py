@@ -19,17 +19,8 @@ from train.model import GPT, GPTConfig, GPT3_TABLE
 
 transformers = require("transformers")
 transformers.logging.set_verbosity_error()
-pytestmark = pytest.mark.shared_data  # the tokenizer comes from the real shard set
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: the suite shares two cores, and OpenMP threads that wait for each
-    other make these small models' steps many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# the tokenizer comes from the real shard set
+pytestmark = [pytest.mark.shared_data, pytest.mark.usefixtures("one_thread")]
 
 
 @pytest.fixture(scope="module")
