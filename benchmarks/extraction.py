@@ -322,6 +322,10 @@ EXTRACTORS: dict[str, Callable[[], Callable[[str, str], str]]] = {
 }
 
 
+LARGE_PARAGRAPH = ("The city council voted on Tuesday to expand the bus network, adding three new routes "
+                   "that will connect the northern suburbs with the central station.")
+
+
 def large_page(divs: int = 100, paragraphs: int = 50) -> str:
     """A synthetic page of ``divs`` x ``paragraphs`` paragraphs (the unit test's large page:
     tests/ingest/test_extract.py checks that its work is linear; its time is measured here)."""

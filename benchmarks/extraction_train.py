@@ -24,7 +24,7 @@ Usage::
     python -m benchmarks.extraction_train --folds 0 --threshold 0   # fit and write only
 
 The shipped weights came from ``OMP_NUM_THREADS=2 python -m benchmarks.extraction_train --folds 4``
-(about 8 minutes on two busy cores). Fits are seeded (``random_state=0``, which also fixes the
+(three fold assignments, about 4 minutes on two cores). Fits are seeded (``random_state=0``, which also fixes the
 early-stopping validation split scikit-learn draws for large inputs).
 """
 
@@ -117,6 +117,12 @@ def export_trees(clf, names) -> dict:
     return {"features": list(names), "base": float(np.ravel(clf._baseline_prediction)[0]), "trees": trees}
 
 
+# The bar of wholly linked blocks (curate.ingest.extract.keep_blocks), written
+# beside the keep threshold. Measured on the tuning part, first fold assignment,
+# keep threshold -0.25: linked blocks at -0.25 goal 1.7515, at 0.0 goal 1.7513.
+LINKED_THRESHOLD = 0.0
+
+
 def export(stage1, stage2, threshold: float) -> dict:
     return {
         "about": "Block model of curate/ingest/extract.py, trained by benchmarks/extraction_train.py on the "
@@ -124,15 +130,18 @@ def export(stage1, stage2, threshold: float) -> dict:
                  "over FEATURE_NAMES; stage2: trees over STAGE2_NAMES (stage-1 probabilities of the block, its "
                  "neighbours, its element and its list). Sum of leaf values + base = log-odds that a block is "
                  "main content; kept when above threshold.",
-        "threshold": threshold, "stage1": export_trees(stage1, X.FEATURE_NAMES),
+        "threshold": threshold, "linked_threshold": LINKED_THRESHOLD,
+        "stage1": export_trees(stage1, X.FEATURE_NAMES),
         "stage2": export_trees(stage2, X.STAGE2_NAMES) if stage2 is not None else None,
     }
 
 
-def page_f1(pages: list[dict], scores: list[np.ndarray], thr: float) -> dict:
+def page_f1(pages: list[dict], scores: list[np.ndarray], thr: float, linked: float | None = LINKED_THRESHOLD) -> dict:
+    """Mean F1 per page type (and "all", "macro", "article-bench") when blocks above ``thr``
+    are kept (wholly linked ones above ``linked``, as the extractor does; None: ``thr`` too)."""
     by_type: dict[str, list[float]] = {}
     for p, z in zip(pages, scores):
-        keep = z > thr
+        keep = X.keep_blocks(z, p["X"], (thr, thr if linked is None else max(thr, linked))) if len(z) else z > thr
         text = X._emit(p["flat"], keep) if len(keep) else ""
         if p["bench"] == "article":
             from benchmarks.extraction import page_counts, page_precision_recall
@@ -145,13 +154,32 @@ def page_f1(pages: list[dict], scores: list[np.ndarray], thr: float) -> dict:
         by_type.setdefault(key, []).append(f1)
         if p["bench"] != "article":
             by_type.setdefault("all", []).append(f1)
-    return {k: sum(v) / len(v) for k, v in by_type.items()}
+    res = {k: sum(v) / len(v) for k, v in by_type.items()}
+    types = [v for k, v in res.items() if k not in ("all", "article-bench")]
+    res["macro"] = sum(types) / len(types) if types else 0.0
+    return res
 
 
-# Keep thresholds tried on out-of-fold log-odds; the one maximising WCXB F1 plus
-# ARTICLE_BENCH_WEIGHT x article-benchmark F1 is kept.
+# Keep thresholds tried on out-of-fold log-odds. The one kept maximises the mean
+# of the seven WCXB page types' F1 (each type counts once: the targets are per
+# type, and articles are over half of WCXB, so the plain mean over pages let
+# article pages decide the threshold for service and product pages too) plus
+# ARTICLE_BENCH_WEIGHT x article-benchmark F1, averaged over --fold-seeds
+# different by-domain fold assignments (one assignment moves the choice by
+# noise: measured on the tuning part, single assignments disagreed).
 THRESHOLDS = [-1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5]
 ARTICLE_BENCH_WEIGHT = 1.0
+
+
+def goal(res: dict) -> float:
+    """What the threshold is chosen on: macro mean over WCXB page types + weighted article benchmark."""
+    types = [v for k, v in res.items() if k not in ("all", "article-bench", "macro")]
+    return sum(types) / len(types) + ARTICLE_BENCH_WEIGHT * res.get("article-bench", 0)
+
+
+def fold_key(seed: int, domain: str) -> bytes:
+    # seed 0 keeps the assignment the shipped figures were first measured with
+    return (f"fold:{domain}" if seed == 0 else f"fold-{seed}:{domain}").encode()
 
 
 def fmt(res: dict) -> str:
@@ -163,6 +191,8 @@ def main(argv=None) -> int:
     ap.add_argument("--folds", type=int, default=5, help="k of the by-domain k-fold (at least 2)")
     ap.add_argument("--stage2", type=int, default=0,
                     help="trees of the second stage (0: none; measured: no gain over stage 1 in 4-fold)")
+    ap.add_argument("--fold-seeds", type=int, default=3,
+                    help="fold assignments the threshold's out-of-fold figures are averaged over")
     ap.add_argument("--threshold", type=float, default=0.0, help="keep threshold when --folds < 2")
     ap.add_argument("--trees", type=int, default=60)
     ap.add_argument("--depth", type=int, default=4)
@@ -179,7 +209,7 @@ def main(argv=None) -> int:
     print(f"{len(pages)} tuning pages ({len(wc)} WCXB, {len(art)} article), "
           f"{sum(len(p['y']) for p in pages)} blocks, prepared in {time.time() - t0:.0f}s", flush=True)
     rule_scores = [np.where(np.asarray(p["rule"], dtype=bool), 1.0, -1.0) for p in pages]
-    print("article rule alone:", fmt(page_f1(pages, rule_scores, 0.0)))
+    print("article rule alone:", fmt(page_f1(pages, rule_scores, 0.0, linked=None)))
     if args.folds < 2:  # fit only, at a given threshold
         stage1 = fit(pages, args)
         stage2 = None  # a second stage needs out-of-fold first-stage scores: use --folds >= 2
@@ -187,37 +217,42 @@ def main(argv=None) -> int:
                             encoding="utf-8")
         print(f"wrote {args.out} ({args.out.stat().st_size / 1e3:.0f} kB), threshold {args.threshold:+.2f}")
         return 0
-    fold_of = [int(hashlib.sha256(f"fold:{p['domain']}".encode()).hexdigest(), 16) % args.folds for p in pages]
-    # Stage 1 out of fold: each page scored by a model that never saw its domain.
-    # Stage 2 is trained on these out-of-fold scores, as it will meet unseen pages.
-    oof1: list = [None] * len(pages)
-    for k in range(args.folds):
-        clf = fit([p for p, f in zip(pages, fold_of) if f != k], args)
-        for i, (p, f) in enumerate(zip(pages, fold_of)):
-            if f == k:
-                oof1[i] = clf.decision_function(p["X"])
-        print(f"  stage 1, fold {k} done ({time.time() - t0:.0f}s)", flush=True)
-    for p, z in zip(pages, oof1):
-        p["C"] = X._context(p["X"], z, p["ranges"])
-    oof2: list = [None] * len(pages)
-    if args.stage2:
+    # Each page is scored by a model that never saw its domain (stage 1 out of
+    # fold); stage 2, if asked for, is trained on the first assignment's
+    # out-of-fold scores, as it will meet unseen pages.
+    per_seed: list[dict] = []   # threshold -> result, one per fold assignment
+    for seed in range(max(1, args.fold_seeds)):
+        fold_of = [int(hashlib.sha256(fold_key(seed, p["domain"])).hexdigest(), 16) % args.folds for p in pages]
+        oof1: list = [None] * len(pages)
         for k in range(args.folds):
-            clf = fit([p for p, f in zip(pages, fold_of) if f != k], args, key="C", trees=args.stage2, depth=3)
+            clf = fit([p for p, f in zip(pages, fold_of) if f != k], args)
             for i, (p, f) in enumerate(zip(pages, fold_of)):
                 if f == k:
-                    oof2[i] = clf.decision_function(p["C"])
-        print(f"  stage 2 done ({time.time() - t0:.0f}s)", flush=True)
-    best = None
-    for name, oof in (("stage 1", oof1), ("stage 1+2", oof2)):
-        if oof[0] is None:
-            continue
+                    oof1[i] = clf.decision_function(p["X"])
+        print(f"  assignment {seed}: stage 1 out of fold done ({time.time() - t0:.0f}s)", flush=True)
+        oof = oof1
+        if args.stage2 and seed == 0:
+            for p, z in zip(pages, oof1):
+                p["C"] = X._context(p["X"], z, p["ranges"])
+            oof2: list = [None] * len(pages)
+            for k in range(args.folds):
+                clf = fit([p for p, f in zip(pages, fold_of) if f != k], args, key="C", trees=args.stage2, depth=3)
+                for i, (p, f) in enumerate(zip(pages, fold_of)):
+                    if f == k:
+                        oof2[i] = clf.decision_function(p["C"])
+            oof = oof2
+            print(f"  stage 2 done ({time.time() - t0:.0f}s)", flush=True)
+        res = {t: page_f1(pages, oof, t) for t in THRESHOLDS}
         for t in THRESHOLDS:
-            res = page_f1(pages, oof, t)
-            print(f"{args.folds}-fold by domain, {name}, threshold {t:+.2f}:", fmt(res))
-            goal = res["all"] + ARTICLE_BENCH_WEIGHT * res.get("article-bench", 0)
-            if name == ("stage 1+2" if args.stage2 else "stage 1") and (best is None or goal > best[0]):
-                best = (goal, t)
-    thr = best[1]
+            print(f"  {args.folds}-fold by domain, assignment {seed}, threshold {t:+.2f}:", fmt(res[t]))
+        per_seed.append(res)
+        if args.stage2:
+            break   # stage 2 is measured on one assignment
+    mean = {t: {k: float(np.mean([r[t][k] for r in per_seed])) for k in per_seed[0][t]} for t in THRESHOLDS}
+    for t in THRESHOLDS:
+        print(f"{args.folds}-fold by domain, mean of {len(per_seed)} assignment(s), threshold {t:+.2f}:",
+              fmt(mean[t]), f"goal={goal(mean[t]):.4f}")
+    thr = max(THRESHOLDS, key=lambda t: goal(mean[t]))
     print(f"chosen threshold {thr:+.2f}")
     stage1 = fit(pages, args)
     stage2 = fit(pages, args, key="C", trees=args.stage2, depth=3) if args.stage2 else None

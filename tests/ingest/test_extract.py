@@ -207,21 +207,22 @@ def test_large_page_extracts_in_linear_work():
     """All 5,000 paragraphs come out, and twice the page is twice the work: counted, not
     timed (the time is in `python -m benchmarks.extraction`)."""
 
-    def page(divs: int) -> str:
-        return "<body>" + ("<div class='post'>" + f"<p>{PARA1}</p>" * 50 + "</div>") * divs + "</body>"
+    from benchmarks.extraction import LARGE_PARAGRAPH, large_page   # the page the benchmark times
 
-    text = html_to_text(page(100))
-    assert text.count(PARA1) == 5000
-    work = [lines_executed(html_to_text, page(divs)) for divs in (20, 40)]
+    text = html_to_text(large_page(100))
+    assert text.count(LARGE_PARAGRAPH) == 5000
+    work = [lines_executed(html_to_text, large_page(divs)) for divs in (20, 40)]
     assert work[1] < 2.2 * work[0], work  # quadratic work would be four times
 
 
 # --------------------------------------------------------------------------- benchmark
 
-# Measured: 0.983 on the 120-page set (trafilatura 0.948, resiliparse 0.894).
-# The bar sits a little below so that small, deliberate trade-offs do not
-# fail the suite, while a real regression does.
-MIN_F1 = 0.97
+# Measured: 0.970 on the 120-page set (tuning part 0.977, checking part 0.956;
+# trafilatura 2.3.1: 0.958 / 0.954). The bar is issue 15's target for this set:
+# the keep threshold is chosen for all WCXB page types, not for news articles
+# alone, so this figure moves by a few thousandths when the model is retrained,
+# while a real regression falls well below.
+MIN_F1 = 0.96
 
 
 @pytest.mark.shared_data("eval/article-extraction-benchmark/ground-truth.json")  # DEFAULT_DATA
