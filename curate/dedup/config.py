@@ -105,7 +105,11 @@ class DedupConfig:
       site sharing a list of headlines) had 0%. Across hosts a page more than
       half contained needs no opening: a copy on another site gets another
       header (Gutenberg editions cut to 40k characters, whose licence headers
-      differ, have 0-8% there). 0 turns the check off.
+      differ, have 0-8% there). Two pages of one host less than half
+      contained also need the smaller one's *middle* (what it holds between
+      the prefix and suffix the pair shares: a small site's navigation and
+      footer) in the larger at the ``containment`` bar; see
+      :func:`curate.dedup.rules.copy_containment`. 0 turns both checks off.
     """
 
     num_perm: int = 128
@@ -187,7 +191,9 @@ OPTION_HELP = {
     "template_pages": "at most this many checked pages of a host count towards its template "
                       "(%(default)s; 0: all)",
     "opening": "a containment join of a page less than half contained, or of two pages of one host, "
-               "needs 10%% of the smaller page's first N shingles in the larger (%(default)s; 0 turns it off)",
+               "needs 10%% of the smaller page's first N shingles in the larger, and two pages of one host "
+               "less than half contained need what lies between their shared start and end found too "
+               "(%(default)s; 0 turns both off)",
     "ngram": "words per shingle (%(default)s)",
     "num_perm": "MinHash permutations (%(default)s)",
     "bands": "bands of the containment index (%(default)s; the Jaccard index is banded for --threshold)",

@@ -170,6 +170,32 @@ def test_containment_asks_for_the_opening_of_same_site_and_partial_copies():
     assert joined([Document(id="p", text=lead), Document(id="s", text=source)])
 
 
+@pytest.mark.shared_data
+def test_two_pages_of_a_small_site_sharing_only_navigation_and_footer_are_not_joined():
+    """A host of two pages: no sample shows its navigation and footer as template, and
+    both pages begin with the navigation, so only where the shared text sits tells a
+    copy (shares the text between) from a sibling page (shares the ends)."""
+    w = _windows(20, 20)
+    nav, foot = " ".join(w[0:4]), " ".join(w[4:6])              # 80 and 40 words
+    a_own, b_own = " ".join(w[6:13]), " ".join(w[13:20])        # 140 words each
+    page_a = f"{nav} {a_own} {foot}"
+    page_b = f"{nav} {b_own} {foot}"      # 120 of 260 words shared, at the ends: containment 0.4-0.5
+
+    def joined(docs, **kw):
+        return any(d.metadata["duplicate"] for d in dedup_documents(docs, DedupConfig(**kw)).docs)
+
+    site = "http://tiny.example/"
+    assert not joined([Document(id="a", text=page_a, url=site + "a"), Document(id="b", text=page_b, url=site + "b")])
+    assert joined([Document(id="a", text=page_a, url=site + "a"), Document(id="b", text=page_b, url=site + "b")],
+                  opening=0)                                     # the checks are what keeps them apart
+    # a cut-down copy on the same site (its page's start, then the footer): joined
+    cut = f"{nav} {' '.join(a_own.split()[:30])} {foot}"
+    assert joined([Document(id="a", text=page_a, url=site + "a"), Document(id="c", text=cut, url=site + "a?p=1")])
+    # an edited copy (a few words changed between the shared ends): joined
+    edited = page_a.replace(a_own.split()[20], "xyzzy").replace(a_own.split()[40], "plugh")
+    assert joined([Document(id="a", text=page_a, url=site + "a"), Document(id="e", text=edited, url=site + "e")])
+
+
 def test_against_reference_and_scope():
     docs = [Document(id="cc1", text=PROSE, source="cc"), Document(id="wiki1", text=PROSE + " the end", source="wiki"),
             Document(id="cc2", text=OTHER, source="cc")]
