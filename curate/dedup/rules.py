@@ -71,7 +71,7 @@ def opening_found(a: np.ndarray, first: np.ndarray, keep: np.ndarray, b: np.ndar
     idx = np.flatnonzero(keep)
     if not len(idx) or m <= 0:
         return 1.0
-    head = a[idx[np.argsort(first[idx], kind="stable")[:m]]]
+    head = _in_text_order(a[idx], first[idx])[:m]
     return float(np.isin(head, b, assume_unique=True).mean())
 
 
@@ -167,7 +167,7 @@ def middle_found(a: np.ndarray, first_a: np.ndarray, b: np.ndarray, first_b: np.
     mid = sa[pre:max(pre, len(sa) - suf)]
     if len(mid) < 2 * ngram:
         return 1.0
-    return float(np.isin(mid, b).mean())
+    return float(np.isin(mid, b, assume_unique=True).mean())
 
 
 def _middle_found_either(a, first_a, b, first_b, cfg: DedupConfig) -> bool:

@@ -188,10 +188,7 @@ def _classify_hint(hint: str) -> int:
     for token in hint.lower().split():
         bits = _token_cache.get(token)
         if bits is None:
-            bits = _token_bits(token)
-            if len(_token_cache) >= _HINT_CACHE_MAX:
-                _token_cache.clear()  # see _remember_hint
-            _token_cache[token] = bits
+            bits = _remember(_token_cache, token, _token_bits(token))
         m |= bits
     if m & (H_POS | H_EMBED):
         m &= ~(H_NEG1 | H_NEG2)
@@ -256,8 +253,8 @@ class _Flat:
         return len(self.el_tag) - 1
 
 
-def _remember_hint(hint: str) -> int:
-    """_classify_hint, stored in the memo.
+def _remember(memo: dict, key: str, value: int) -> int:
+    """Store ``value`` under ``key`` in one of the class-name memos; returns it.
 
     A full memo starts again empty rather than refusing new entries: a
     long-running worker soon fills it with the class names of sites it has
@@ -265,11 +262,10 @@ def _remember_hint(hint: str) -> int:
     current page's own class names ("menu-item" fifty times on one page),
     which cost the extractor about a third of its speed. Clearing keeps the
     memo bounded and about the pages at hand."""
-    verdict = _classify_hint(hint)
-    if len(_hint_cache) >= _HINT_CACHE_MAX:
-        _hint_cache.clear()
-    _hint_cache[hint] = verdict
-    return verdict
+    if len(memo) >= _HINT_CACHE_MAX:
+        memo.clear()
+    memo[key] = value
+    return value
 
 
 def _element_hints(tag: str, attrs: dict) -> int:
@@ -283,7 +279,7 @@ def _element_hints(tag: str, attrs: dict) -> int:
         hint = f"{cls or ''} {ident or ''}"
         verdict = _hint_cache.get(hint)
         if verdict is None:
-            verdict = _remember_hint(hint)
+            verdict = _remember(_hint_cache, hint, _classify_hint(hint))
         if tag in _NEVER_NEG_TAGS:
             return verdict & ~(H_NEG1 | H_NEG2)
         return verdict
@@ -980,7 +976,7 @@ def _model():
     stage1 = _Trees(spec["stage1"], FEATURE_NAMES)
     stage2 = _Trees(spec["stage2"], STAGE2_NAMES) if spec.get("stage2") else None
     threshold = float(spec["threshold"])
-    return stage1, stage2, (threshold, max(threshold, float(spec.get("linked_threshold", threshold))))
+    return stage1, stage2, (threshold, float(spec.get("linked_threshold", threshold)))
 
 
 # A block whose text is all link text (link density >= LINKED) is held to the
@@ -995,9 +991,11 @@ _LINK_IX = FEATURE_NAMES.index("link_density")
 
 
 def keep_blocks(z: np.ndarray, F: np.ndarray, thresholds: tuple[float, float]) -> np.ndarray:
-    """Which blocks are kept: log-odds ``z`` above the keep threshold, or above the
-    linked threshold for wholly linked blocks (``thresholds`` as :func:`_model` gives)."""
+    """Which blocks are kept: log-odds ``z`` above the keep threshold, or for wholly
+    linked blocks above the linked threshold where that is the higher bar
+    (``thresholds``: (keep, linked), as :func:`_model` gives)."""
     threshold, linked = thresholds
+    linked = max(threshold, linked)
     if linked == threshold:
         return z > threshold
     return z > np.where(F[:, _LINK_IX] >= LINKED, linked, threshold)
