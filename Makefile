@@ -121,7 +121,7 @@ fuzz: $(STAMP)  ## fuzz the archive, HTML, charset and document readers for FUZZ
 	$(PY) -m tests.fuzz --minutes $(FUZZ_MINUTES) --out out/fuzz
 
 bench-scale: $(STAMP)  ## dedup at crawl scale: crawl-shaped corpora through curate dedup and the Beam job
-	nice -n 10 $(PY) -m benchmarks.dedup --scale 10000 --scale 100000 --paths cli,beam --workers 2 --workdir out/bench-scale
+	nice -n 10 $(PY) -m benchmarks.dedup --scale 10000 --scale 100000 --paths cli,beam --workers 1 --workdir out/bench-scale
 
 bench: $(STAMP)  ## throughput and quality figures, side by side with peers
 	$(PY) -m benchmarks.extraction

@@ -1,6 +1,6 @@
 """Dedup at crawl scale: crawl-shaped corpora of real text, timed through ``curate dedup`` and the Beam job.
 
-    python -m benchmarks.dedup --scale 10000 [--scale 100000 ...] [--paths cli,beam] [--workers 2]
+    python -m benchmarks.dedup --scale 10000 [--scale 100000 ...] [--paths cli,beam] [--workers 1]
 
 A corpus of N pages (``crawl_corpus``):
 
@@ -257,7 +257,7 @@ def _annotations(paths) -> dict[str, tuple[str, bool]]:
     return out
 
 
-def bench_scale(n: int, paths=("cli", "beam"), workers: int = 2, timeout: float = 3600,
+def bench_scale(n: int, paths=("cli", "beam"), workers: int = 1, timeout: float = 3600,
                 workdir: str | None = None) -> list[dict]:
     """Build (or, in ``workdir``, reuse) the N-page corpus; run each of ``paths`` on it; one row per path."""
     tmp = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix=f"dedup-scale-{n}-"))

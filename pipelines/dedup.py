@@ -43,6 +43,11 @@ least halves the longest path in practice); a final check counts nodes that
 are still not attached to their component's root and the job exits 1 if any,
 asking for more rounds, so that nothing takes its clusters as good.
 
+Every join counts its items in and out, and the documents read are counted
+against those written; the driver exits 1 when they differ (:func:`_lost`), as
+Beam 2.77's DirectRunner with several processes was seen to drop elements of
+large shuffles without an error (README, known issue).
+
 Nodes are rank keys (``curate.dedup.cluster.rank_key``: reference flag,
 -quality, id), so ordering nodes orders documents as on one machine.
 """
@@ -71,8 +76,8 @@ from curate.dedup.core import (annotate_duplicate, content_signatures, duplicate
 from curate.dedup.minhash import band_keys, bucket_pairs, estimate, signatures
 from curate.dedup.rules import copy_containment, is_duplicate, needs_exact
 from curate.dedup.templates import host_key, set_key, shingle_counts, site_counts, with_common
-from pipelines.common import (ByShard, ReadDocsFn, add_runner_args, auto_shards, job_parser, make_pipeline, metric,
-                              put_documents, run_main, say_error, shard_name, job_lock)
+from pipelines.common import (ByShard, ReadDocsFn, add_runner_args, auto_shards, counter_totals, job_parser,
+                              make_pipeline, metric, put_documents, run_main, say_error, shard_name, job_lock)
 from pipelines.fileio import expand, get, join, put, put_json
 
 # --------------------------------------------------------------------------- elements
@@ -175,10 +180,21 @@ class Joined(NamedTuple):
     value: Any          # what the table holds for ``key``; None where it holds nothing
 
 
+# Items counted into every join and out of it, and documents read and written:
+# the driver checks that none went missing in a shuffle (see _lost).
+JOIN_IN, JOIN_OUT, DOCS_IN = "dedup:join_items_in", "dedup:join_items_out", "dedup:documents_in"
+
+
+def _entering(item):
+    metric(JOIN_IN)
+    return item
+
+
 def _joined(grouped):
     key, groups = grouped
     value = next(iter(groups["value"]), None)
     for item in groups["item"]:
+        metric(JOIN_OUT)
         yield Joined(key, item, value)
 
 
@@ -186,7 +202,7 @@ def _joined(grouped):
 def Lookup(items, table):
     """``(key, item)`` pairs -> a :class:`Joined` per item, with the value that ``table``
     (``(key, value)`` pairs, at most one per key) holds for its key."""
-    return ({"item": items, "value": table}
+    return ({"item": items | "Enter" >> beam.Map(_entering), "value": table}
             | "Join" >> beam.CoGroupByKey()
             | "Pair" >> beam.FlatMap(_joined))
 
@@ -242,7 +258,7 @@ def SplitLookup(items, table, chunk: int):
     parts_side = beam.pvalue.AsDict(parts)
     # the table is materialised first: fused into the stage that produces it, the fan-out
     # would wait on a side input computed downstream of that same stage (a deadlock)
-    return ({"item": items | "Salt" >> beam.Map(_salted, parts_side),
+    return ({"item": items | "Enter" >> beam.Map(_entering) | "Salt" >> beam.Map(_salted, parts_side),
              "value": table | "Materialise" >> beam.Reshuffle() | "FanOut" >> beam.FlatMap(_fanned, parts_side)}
             | "Join" >> beam.CoGroupByKey()
             | "Pair" >> beam.FlatMap(_joined)
@@ -848,6 +864,7 @@ def Routes(parents, url_routes, exact_routes, leaders):
 
 
 def _by_id(doc: Document) -> tuple[str, Document]:
+    metric(DOCS_IN)
     return doc.id, doc
 
 
@@ -994,7 +1011,8 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
         unconverged | "PutUnconverged" >> PutSmall(small["unconverged"])
         counts["candidates"] | "PutCandidates" >> PutSmall(small["candidates"])
         counts["cap_docs"] | "PutCapDocs" >> PutSmall(small["cap_docs"])
-        p.run().wait_until_finish()
+        result = p.run()
+        result.wait_until_finish()
 
         parts = _read_small(small["summaries"])
         total, removed = {}, {}
@@ -1010,6 +1028,10 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
                  "unconverged_nodes": sum(_read_small(small["unconverged"])),
                  "pairs": {"candidates": sum(_read_small(small["candidates"]))},
                  "counters": {"dedup:candidate_cap_docs": sum(_read_small(small["cap_docs"]))}}
+        counters = counter_totals(result)
+        stats["lost_elements"] = _lost(counters, stats["documents"])
+        if counters is not None:
+            stats["counters"].update({name: counters.get(name, 0) for name in (JOIN_IN, JOIN_OUT, DOCS_IN)})
         put_json(join(out, "stats.json"), stats)
         FileSystems.delete([path for path in small.values() if FileSystems.exists(path)])
     if not args.quiet:
@@ -1017,11 +1039,30 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     return stats
 
 
+def _lost(counters: dict | None, written: int) -> dict | None:
+    """How many join items and documents went missing between the counts taken before
+    and after the shuffles (0 and 0 on a sound run); None when the runner reports no
+    counters. Beam 2.77's DirectRunner in multi_processing mode dropped a share of the
+    elements of shuffles of several hundred MB, with no error, in about half the runs
+    (``benchmarks/beam_shuffle_loss.py``); at 100k crawl-shaped pages this job's
+    verification joins are that large. Counting costs one counter increment per item."""
+    if counters is None:
+        return None
+    return {"join_items": counters.get(JOIN_IN, 0) - counters.get(JOIN_OUT, 0),
+            "documents": counters.get(DOCS_IN, 0) - written}
+
+
 def _exit_status(stats: dict) -> int:
     # an unconverged run's clusters may be wrong: a failed exit, so no later step takes them as done
     if stats["unconverged_nodes"]:
         say_error("pipelines.dedup", f"components not converged after the given rounds "
                   f"({stats['unconverged_nodes']} nodes); rerun with more --rounds")
+        return 1
+    lost = stats.get("lost_elements") or {}
+    if any(lost.values()):
+        say_error("pipelines.dedup", f"the runner lost elements in a shuffle ({lost['join_items']} join items, "
+                  f"{lost['documents']} documents), so the clusters are not to be trusted; with the DirectRunner "
+                  "rerun with --workers 1 (one process: no data-plane transfer) or use a distributed runner")
         return 1
     return 0
 

@@ -202,10 +202,23 @@ def _py(*module_and_args: str) -> list[str]:
     return [sys.executable, "-m", *module_and_args]
 
 
-def runner_args(args) -> list[str]:
-    """The runner options every Beam stage gets, as on the filter job's command line."""
+def runner_args(args, one_process: bool = False) -> list[str]:
+    """The runner options every Beam stage gets, as on the filter job's command line.
+
+    ``one_process``: on the DirectRunner, one worker whatever ``--workers`` says. The
+    dedup job's joins move each checked pair's shingles; Beam 2.77's DirectRunner with
+    several processes dropped elements of such shuffles (README, dedup: known issue),
+    and one process was as fast on the 100k scale corpus.
+
+    >>> from argparse import Namespace
+    >>> a = Namespace(runner="DirectRunner", workers=4, project=None, region=None, temp=None, job_endpoint=None)
+    >>> runner_args(a), runner_args(a, one_process=True)
+    (['--runner', 'DirectRunner', '--workers', '4'], ['--runner', 'DirectRunner', '--workers', '1'])
+    """
     out = ["--runner", args.runner]
-    if args.workers:
+    if one_process and args.runner in ("DirectRunner", "direct"):
+        out += ["--workers", "1"]
+    elif args.workers:
         out += ["--workers", str(args.workers)]
     for flag in ("project", "region", "temp", "job_endpoint"):
         value = getattr(args, flag)
@@ -243,7 +256,7 @@ def dedup_steps(run: Path, mix: Mixture, args, extra: list[str]) -> list[Step]:
     if not docs:
         raise StageError(f"{run}/filter/docs/ holds no documents files: run the filter stage first")
     steps = [Step(crawl, _py("pipelines.dedup", "--input", *docs, "--out", _abs(run, "dedup", crawl),
-                             *runner_args(args), *extra),
+                             *runner_args(args, one_process=True), *extra),
                   docs, run / "dedup" / crawl / "step.json")]
     kept = _abs(run, "dedup", crawl, "kept", "*.parquet")
     for src in mix.references:
@@ -261,7 +274,7 @@ def dedup_steps(run: Path, mix: Mixture, args, extra: list[str]) -> list[Step]:
         def cmd(documents=documents, folder=folder):
             against = _files(kept)  # empty when no crawl page survived: dedup within the source only
             return _py("pipelines.dedup", "--input", *documents, *(["--against", *against] if against else []),
-                       "--out", str(folder.resolve()), *runner_args(args), *extra)
+                       "--out", str(folder.resolve()), *runner_args(args, one_process=True), *extra)
         # the crawl step's marker as an input: a rerun crawl dedup redoes this step
         steps.append(Step(src.name, cmd, [*documents, str(run / "dedup" / crawl / "step.json")],
                           folder / "step.json"))

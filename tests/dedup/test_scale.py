@@ -116,4 +116,21 @@ def test_beam_equals_one_machine_on_template_sharing_pages_with_the_cap_and_spli
     assert beam == local
     assert stats["pairs"]["candidates"] == mem.counters["dedup:candidate_pairs"]
     assert stats["counters"]["dedup:candidate_cap_docs"] == mem.counters["dedup:candidate_cap_docs"]
+    # every item of every join and every document came out of the shuffles (see pipelines.dedup._lost)
+    assert stats["lost_elements"] == {"join_items": 0, "documents": 0}
+    assert stats["counters"]["dedup:join_items_in"] > len(docs) and stats["counters"]["dedup:documents_in"] == len(docs)
     assert sum(v[1] for v in local.values()) > 10
+
+
+@pytest.mark.beam
+def test_a_run_that_lost_elements_in_a_shuffle_fails(capsys):
+    from pipelines.dedup import DOCS_IN, JOIN_IN, JOIN_OUT, _exit_status, _lost
+
+    assert _lost(None, 10) is None                                      # no metrics: nothing to compare
+    sound = _lost({JOIN_IN: 500, JOIN_OUT: 500, DOCS_IN: 10}, 10)
+    assert sound == {"join_items": 0, "documents": 0}
+    assert _exit_status({"unconverged_nodes": 0, "lost_elements": sound}) == 0
+    lossy = _lost({JOIN_IN: 500, JOIN_OUT: 430, DOCS_IN: 10}, 10)
+    assert lossy == {"join_items": 70, "documents": 0}
+    assert _exit_status({"unconverged_nodes": 0, "lost_elements": lossy}) == 1
+    assert "lost elements in a shuffle (70 join items" in capsys.readouterr().err
