@@ -165,3 +165,22 @@ def test_unusable_settings_are_one_line_and_no_output(job, argv, message, tmp_pa
     assert err == [f"{job}: error: {err[0].split(': error: ', 1)[1]}"] and message in err[0]
     assert "Traceback" not in "".join(err)
     assert not out.exists()
+
+
+def test_filter_marks_an_input_incomplete_when_kept_documents_went_missing_in_the_shuffle(tmp_path):
+    import json
+
+    from pipelines.filter import DOCS_LOST, WritePerInputFn
+
+    docs = [Document(id=f"d{k}", text=f"text {k}", source="cc") for k in range(3)]
+
+    def write(key, kept_counted, received):
+        groups = {"docs": received, "errors": [], "rejected": [], "inputs": [f"/in/{key}.warc.gz"],
+                  "stats": [{"docs": 5, "kept": kept_counted}]}
+        marker = list(WritePerInputFn(str(tmp_path)).process((key, groups)))[0]
+        return marker, json.loads((tmp_path / "stats" / f"{key}.json").read_text())
+
+    marker, stats = write("whole", 3, docs)
+    assert marker["complete"] and DOCS_LOST not in stats
+    marker, stats = write("short", 3, docs[:2])        # one kept document did not come out of the shuffle
+    assert not marker["complete"] and stats[DOCS_LOST] == 1 and marker["kept"] == 2
