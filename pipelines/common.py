@@ -171,6 +171,10 @@ def put_documents(dest: str, docs: Iterable[Document]) -> None:
 
 # --------------------------------------------------------------------------- runner
 
+# the names --runner accepts for Beam's DirectRunner (the local one: --workers applies)
+DIRECT_RUNNERS = ("DirectRunner", "direct")
+
+
 def add_runner_args(ap: argparse.ArgumentParser, workers: int | None = None) -> None:
     """Add the runner option group; ``workers`` is the DirectRunner default (all cores)."""
     run = ap.add_argument_group("runner")
@@ -191,7 +195,7 @@ def pipeline_options(args, beam_args: list[str]) -> PipelineOptions:
     2
     """
     opts = ["--runner", args.runner]
-    if args.runner in ("DirectRunner", "direct"):
+    if args.runner in DIRECT_RUNNERS:
         if args.workers > 1:
             opts += [f"--direct_num_workers={args.workers}", "--direct_running_mode=multi_processing"]
         else:

@@ -193,9 +193,11 @@ def _entering(item):
 def _joined(grouped):
     key, groups = grouped
     value = next(iter(groups["value"]), None)
+    n = 0
     for item in groups["item"]:
-        metric(JOIN_OUT)
+        n += 1
         yield Joined(key, item, value)
+    metric(JOIN_OUT, n)  # once per group: a hub page's group holds thousands of items
 
 
 @beam.ptransform_fn

@@ -47,7 +47,7 @@ from curate.core.fields import SettingsError
 from curate.core.files import write_json
 from curate.core.layout import input_key, output_path
 from curate.mixture.sources import Mixture, load_mixture
-from pipelines.common import say_error
+from pipelines.common import DIRECT_RUNNERS, say_error
 
 STAGES = ("filter", "dedup", "decontam", "shards", "train")
 PREVIOUS = dict(zip(STAGES[1:], STAGES[:-1]))
@@ -216,7 +216,7 @@ def runner_args(args, one_process: bool = False) -> list[str]:
     (['--runner', 'DirectRunner', '--workers', '4'], ['--runner', 'DirectRunner', '--workers', '1'])
     """
     out = ["--runner", args.runner]
-    if one_process and args.runner in ("DirectRunner", "direct"):
+    if one_process and args.runner in DIRECT_RUNNERS:
         out += ["--workers", "1"]
     elif args.workers:
         out += ["--workers", str(args.workers)]
