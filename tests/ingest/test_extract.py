@@ -288,3 +288,42 @@ def test_ordinary_pages_are_not_touched_by_the_depth_cut():
     unclosed = "<html><body>" + "<p>para" * 3000 + "<br><img src=x>" * 1000
     for page in (flat, unclosed):
         assert _cut_deep_nesting(page) is page
+
+
+@pytest.mark.parametrize(
+    "hint, has, lacks",
+    [
+        # "|ad|": "ad" between word boundaries; "_" and letters are word characters
+        ("top-ad", "H_NEG2", ""),
+        ("ad-slot", "H_NEG2", ""),
+        ("ads", "H_NEG2", ""),
+        ("header", "", "H_NEG2"),
+        ("ad_slot", "", "H_NEG2"),
+        ("adverb", "", "H_NEG2"),
+        # "|meta|", "-meta|", "|meta-": the weak boilerplate word only as a word of its own
+        ("post-meta", "H_NEG1 H_META H_POST", ""),
+        ("meta-info", "H_NEG1 H_META", ""),
+        ("metadata", "H_META", "H_NEG1"),
+        # "|nav" needs a boundary before only; "|date" / "|date|" for the two vocabularies
+        ("navbar", "H_NEG1", ""),
+        ("subnav", "", "H_NEG1"),
+        ("date-posted", "H_META H_NEG1 H_POST", ""),
+        ("dates", "H_META", "H_NEG1"),
+        ("update", "", "H_META H_NEG1"),
+        # strong boilerplate hides the weak bit; article markup and embeds clear both
+        ("comment-sidebar", "H_NEG2 H_COMMENT", "H_NEG1"),
+        ("social-media-embed", "", "H_NEG2 H_NEG1"),
+        ("entry-content sidebar", "H_POS H_ITEM", "H_NEG1"),
+        # words are found across the tokens of one class string, in any case
+        ("col-md-6 Product-Card", "H_ITEM", ""),
+        ("x", "", "H_POS H_NEG2 H_NEG1 H_COMMENT H_POST H_ITEM H_DESC H_META"),
+    ],
+)
+def test_class_vocabularies_respect_word_boundaries(hint, has, lacks):
+    from curate.ingest import extract as X
+
+    bits = X._classify_hint(hint)
+    for name in has.split():
+        assert bits & getattr(X, name), (hint, name)
+    for name in lacks.split():
+        assert not bits & getattr(X, name), (hint, name)
