@@ -13,6 +13,12 @@ Stages (each a thin DoFn over ``curate.decontam.overlap.Decontaminator``)::
             -> OUT/docs/part-N.parquet (cleaned, dropped ones omitted; sorted by id)
             -> partial reports per bundle -> one combined report -> OUT/report.json
 
+The job counts what enters and leaves each shuffle (benchmark n-gram hits
+before and after the per-n-gram sum, documents kept and written) and exits 1
+when they differ (:func:`_lost`): Beam 2.77's DirectRunner with several
+processes was seen to drop elements of large shuffles without an error
+(README, dedup known issue).
+
 Pass 1 needs every document before pass 2 can start, as on one machine:
 "13-grams found in more than 10 training documents" is a corpus-wide count.
 Only benchmark n-grams are counted, so the combine is bounded by the
@@ -40,14 +46,23 @@ from curate.decontam.overlap import (
     summarize_report,
 )
 from curate.ingest.sources import SourceError
-from pipelines.common import (BeamCounters, job_lock, ByShard, ReadDocsFn, add_runner_args, auto_shards, job_parser,
-                              make_pipeline, put_documents, run_main, shard_name)
+from pipelines.common import (BeamCounters, job_lock, ByShard, ReadDocsFn, add_runner_args, auto_shards,
+                              counter_totals, job_parser, make_pipeline, metric, put_documents, run_main, say_error,
+                              shard_name)
 from pipelines.fileio import expand, get, join, put_json
+
+
+# Metrics counters taken before and after the job's shuffles (see _lost); "docs"
+# and "kept" are CleanFn's own counters.
+HITS_OUT, HITS_IN, WRITTEN = "decontam:ngram_hits_emitted", "decontam:ngram_hits_summed", "decontam:docs_written"
 
 
 def _hit_keys(doc, dec: Decontaminator):
     """Pass 1: a document -> (benchmark n-gram hash, 1) for each distinct one it contains."""
-    for key in dec.hit_keys(doc).tolist():
+    keys = dec.hit_keys(doc).tolist()
+    if keys:
+        metric(HITS_OUT, len(keys))
+    for key in keys:
         yield key, 1
 
 
@@ -101,13 +116,39 @@ class MergeReportsFn(beam.CombineFn):
 
 def _frequent(kv: tuple[int, int], max_doc_freq: int) -> bool:
     _, docs = kv
+    metric(HITS_IN, docs)
     return docs > max_doc_freq
 
 
 def _write_shard(element: tuple[int, list], out: str) -> int:
     shard, docs = element
     put_documents(join(out, "docs", shard_name(shard)), docs)
+    metric(WRITTEN, len(docs))
     return shard
+
+
+def _lost(counters: dict | None, report_counts: dict) -> dict | None:
+    """What went missing in the shuffles (all 0 on a sound run), None when the runner
+    reports no counters: benchmark n-gram hits between emitted and summed (a lost hit
+    can hide a frequent n-gram, so text would be cut that one machine keeps),
+    documents between kept and written, and documents between those cleaned and
+    those the combined report counts (a lost partial report)."""
+    if counters is None:
+        return None
+    return {"ngram_hits": counters.get(HITS_OUT, 0) - counters.get(HITS_IN, 0),
+            "documents": counters.get("kept", 0) - counters.get(WRITTEN, 0),
+            "report_documents": counters.get("docs", 0) - report_counts.get("docs", 0)}
+
+
+def _exit_status(result: dict) -> int:
+    lost = result.get("lost_elements") or {}
+    if any(lost.values()):
+        say_error("pipelines.decontam", "the runner lost elements in a shuffle ("
+                  + ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in lost.items()) + "), so the output "
+                  "is not to be trusted; with the DirectRunner rerun with --workers 1 (one process: no "
+                  "data-plane transfer) or use a distributed runner")
+        return 1
+    return 0
 
 
 def build(p: beam.Pipeline, inputs: list[str], dec: Decontaminator, out: str, shards: int, top: int = 50):
@@ -163,8 +204,14 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
         if FileSystems.exists(old):
             FileSystems.delete([old])
         build(p, inputs, dec, out, args.shards or auto_shards(inputs), args.top)
-        p.run().wait_until_finish()
+        run_result = p.run()
+        run_result.wait_until_finish()
         result = json.loads(get(join(out, "report.json")).decode())
+        totals = counter_totals(run_result)
+        result["lost_elements"] = _lost(totals, result["counters"])
+        if totals is not None:
+            result["counters"].update({name: totals.get(name, 0) for name in (HITS_OUT, HITS_IN, WRITTEN)})
+        put_json(join(out, "report.json"), result)
         if not args.quiet:
             c = result["counters"]
             print(f"decontam: {c.get('docs', 0)} documents, {c.get('decontam:touched', 0)} "
@@ -173,7 +220,8 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
 
 
 def main(argv=None) -> int:
-    return run_main("pipelines.decontam", run, argv, errors=(SourceError, BenchmarkError, OSError, ValueError))
+    return run_main("pipelines.decontam", run, argv, errors=(SourceError, BenchmarkError, OSError, ValueError),
+                    status=_exit_status)
 
 
 if __name__ == "__main__":

@@ -154,3 +154,22 @@ def test_beam_job_gives_the_one_machine_documents_and_report(benches, tmp_path):
     assert {k: (v.text, v.metadata) for k, v in got.items()} == {k: (v.text, v.metadata) for k, v in local.items()}
     assert result["benchmarks"] == report
     assert result["counters"]["decontam:touched"] == dec.counters.as_dict()["decontam:touched"]
+    # both sides of each shuffle were counted, and nothing went missing (see pipelines.decontam._lost)
+    from pipelines.decontam import HITS_IN, HITS_OUT, WRITTEN
+    c = result["counters"]
+    assert c[HITS_OUT] == c[HITS_IN] >= 12 and c[WRITTEN] == len(local) == c["kept"]
+    assert result["lost_elements"] == {"ngram_hits": 0, "documents": 0, "report_documents": 0}
+
+
+@pytest.mark.beam
+def test_a_decontam_run_that_lost_elements_in_a_shuffle_fails(capsys):
+    from pipelines.decontam import HITS_IN, HITS_OUT, WRITTEN, _exit_status, _lost
+
+    assert _lost(None, {"docs": 5}) is None                              # no metrics: nothing to compare
+    sound = _lost({HITS_OUT: 40, HITS_IN: 40, "docs": 5, "kept": 4, WRITTEN: 4}, {"docs": 5})
+    assert sound == {"ngram_hits": 0, "documents": 0, "report_documents": 0}
+    assert _exit_status({"lost_elements": sound}) == 0 and _exit_status({"lost_elements": None}) == 0
+    lossy = _lost({HITS_OUT: 40, HITS_IN: 31, "docs": 5, "kept": 4, WRITTEN: 3}, {"docs": 5})
+    assert lossy == {"ngram_hits": 9, "documents": 1, "report_documents": 0}
+    assert _exit_status({"lost_elements": lossy}) == 1
+    assert "lost elements in a shuffle (9 ngram hits, 1 documents, 0 report documents)" in capsys.readouterr().err
