@@ -33,9 +33,11 @@ and the joins of the checks with their pages and their hosts' template counts
 are split (:func:`SplitLookup`, ``--group-chunk``) so that no group holds all
 checks of a host or of a much-copied page. A component's edge list is still
 gathered on one worker (edges, 5 numbers each; with the cap, a site's template
-no longer makes one large component). Not yet split: a URL's captures, an exact
-text's copies (each a GroupByKey of whole documents) and one band bucket's
-members (bounded in practice by the content index, not by a setting).
+no longer makes one large component). A URL's newest capture and an exact
+text's leader are picked by combiners, and the documents join them in split
+groups, so no group holds all captures of a URL or all copies of a text. Not
+yet split: one band bucket's members (bounded in practice by the content
+index, not by a setting).
 The one-machine path (``curate.dedup.dedup_documents``) runs the same rules
 with numpy and the same representatives function; ``tests/dedup/test_dedup.py``
 checks both give the same clusters. Star rounds are unrolled (``--rounds``, default 8: each round at
@@ -231,9 +233,9 @@ def _salted(element, parts: dict):
     return (key, next(_ROUND_ROBIN) % parts.get(key, 1)), item
 
 
-def _fanned(element, parts: dict):
+def _fanned(element, parts: dict, default: int = 0):
     key, value = element
-    for salt in range(parts.get(key, 0)):
+    for salt in range(parts.get(key, default)):
         yield (key, salt), value
 
 
@@ -248,20 +250,26 @@ def _parts(element, chunk: int) -> tuple:
 
 
 @beam.ptransform_fn
-def SplitLookup(items, table, chunk: int):
+def SplitLookup(items, table, chunk: int, dense: bool = False):
     """:func:`Lookup` whose groups hold at most about ``chunk`` items: a key with n items
     is split into ceil(n / chunk) groups, each joined with its own copy of the key's
     value. A site template or a much-copied page then never gathers all its pairs on
-    one worker; the memory of a group is bounded by ``chunk``, not by the data."""
-    parts = (items
-             | "Keys" >> beam.Keys()
-             | "PerKey" >> beam.combiners.Count.PerElement()
-             | "Parts" >> beam.Map(_parts, chunk))
+    one worker; the memory of a group is bounded by ``chunk``, not by the data.
+
+    ``dense``: every key of ``table`` has items (a URL's winner, a text's leader).
+    The side input then names only the keys split in several groups, the few hot
+    ones, instead of every key; without it, keys the items do not use are left
+    out of the join (a table of every page's shingles, items for a few pages)."""
+    counts = items | "Keys" >> beam.Keys() | "PerKey" >> beam.combiners.Count.PerElement()
+    if dense:
+        counts = counts | "Hot" >> beam.Filter(lambda kv: kv[1] > chunk)
+    parts = counts | "Parts" >> beam.Map(_parts, chunk)
     parts_side = beam.pvalue.AsDict(parts)
     # the table is materialised first: fused into the stage that produces it, the fan-out
     # would wait on a side input computed downstream of that same stage (a deadlock)
     return ({"item": items | "Enter" >> beam.Map(_entering) | "Salt" >> beam.Map(_salted, parts_side),
-             "value": table | "Materialise" >> beam.Reshuffle() | "FanOut" >> beam.FlatMap(_fanned, parts_side)}
+             "value": (table | "Materialise" >> beam.Reshuffle()
+                       | "FanOut" >> beam.FlatMap(_fanned, parts_side, 1 if dense else 0))}
             | "Join" >> beam.CoGroupByKey()
             | "Pair" >> beam.FlatMap(_joined)
             | "Unsalt" >> beam.Map(_unsalted))
@@ -292,48 +300,100 @@ def _by_url(doc: Document) -> tuple[str, Document]:
     return ("url:" + doc.url if doc.url else "id:" + doc.id), doc
 
 
-def _newest_capture(url: str, docs):
-    """One URL's captures -> (id, winner id) for each, and the winner on ``WINNERS``."""
-    docs = list(docs)
-    winner = functools.reduce(newer, docs)
-    for d in docs:
-        yield d.id, winner.id
-        if d.id == winner.id:
-            yield beam.pvalue.TaggedOutput(WINNERS, d)
+class _Capture(NamedTuple):
+    """What curate.dedup.core.newer reads of a capture, without its text."""
+    created: str
+    id: str
+
+
+def _capture(doc: Document) -> tuple[str, _Capture]:
+    key, _ = _by_url(doc)
+    return key, _Capture(doc.created, doc.id)
+
+
+class _BestOf(beam.CombineFn):
+    """The best of a key's values by ``better(a, b)``, a total order: a bounded
+    combiner, so no worker gathers a key's values (or its documents) to pick one."""
+
+    def __init__(self, better: Callable):
+        self.better = better
+
+    def create_accumulator(self):
+        return None
+
+    def add_input(self, acc, value):
+        return value if acc is None else self.better(acc, value)
+
+    def merge_accumulators(self, accs):
+        accs = [a for a in accs if a is not None]
+        return functools.reduce(self.better, accs) if accs else None
+
+    def extract_output(self, acc):
+        return acc
+
+
+def _smaller(a, b):
+    return a if a <= b else b
+
+
+def _url_routes(joined: Joined):
+    """A document joined with its URL's winner -> (id, winner id), and the winner on ``WINNERS``."""
+    doc, winner = joined.item, joined.value.id
+    yield doc.id, winner
+    if doc.id == winner:
+        yield beam.pvalue.TaggedOutput(WINNERS, doc)
 
 
 @beam.ptransform_fn
-def UrlStage(docs):
+def UrlStage(docs, chunk: int):
     """Documents -> (id, URL winner id) for every document, and the winners on ``WINNERS``:
-    the newest capture of a URL (then the smallest id); a document without URL wins alone."""
+    the newest capture of a URL (then the smallest id); a document without URL wins alone.
+
+    The winner is picked by a combiner over (created, id) with curate.dedup.core.newer,
+    and each capture is then
+    joined with it in groups of at most ``chunk`` (:func:`SplitLookup`): a URL
+    captured in every crawl never puts all its documents on one worker."""
+    newest = docs | "Captures" >> beam.Map(_capture) | "Newest" >> beam.CombinePerKey(_BestOf(newer))
     return (docs
             | "ByUrl" >> beam.Map(_by_url)
-            | "GroupByUrl" >> beam.GroupByKey()
-            | "Newest" >> beam.FlatMapTuple(_newest_capture).with_outputs(WINNERS, main="routes"))
+            | "WithNewest" >> SplitLookup(newest, chunk, dense=True)
+            | "Routes" >> beam.FlatMap(_url_routes).with_outputs(WINNERS, main="routes"))
 
 
 def _by_text(doc: Document, scope: str) -> tuple[tuple[str, str], Document]:
     return (doc.source if scope == "source" else "", text_key(doc.text)), doc
 
 
-def _best_ranked(key, docs):
-    """One normalised text's documents -> (id, leader id) for each, and (node, leader) on ``LEADERS``."""
-    docs = list(docs)
-    leader = min(docs, key=document_node)
-    for d in docs:
-        yield d.id, leader.id
-        if d.id == leader.id:
-            yield beam.pvalue.TaggedOutput(LEADERS, (document_node(d), d))
+def _text_node(doc: Document, scope: str) -> tuple[tuple[str, str], tuple]:
+    key, _ = _by_text(doc, scope)
+    return key, document_node(doc)
+
+
+def _exact_routes(joined: Joined):
+    """A document joined with its text's best node -> (id, leader id), and (node, leader) on ``LEADERS``."""
+    doc, leader = joined.item, joined.value
+    node = document_node(doc)
+    leader_id = leader[-1]  # a rank key ends with the document id
+    yield doc.id, leader_id
+    if node == leader:
+        yield beam.pvalue.TaggedOutput(LEADERS, (node, doc))
 
 
 @beam.ptransform_fn
-def ExactStage(winners, scope: str):
+def ExactStage(winners, scope: str, chunk: int):
     """URL winners -> (id, exact leader id) for each, and ``(node, leader)`` on ``LEADERS``:
-    per normalised text (and source, with scope "source"), the best by rank key."""
+    per normalised text (and source, with scope "source"), the best by rank key.
+
+    As in :func:`UrlStage`, a combiner picks the leader and the copies join it in
+    groups of at most ``chunk``: a boilerplate page copied across a crawl
+    ("Access denied") never gathers all its copies on one worker."""
+    best = (winners
+            | "Nodes" >> beam.Map(_text_node, scope)
+            | "Best" >> beam.CombinePerKey(_BestOf(_smaller)))
     return (winners
             | "ByText" >> beam.Map(_by_text, scope)
-            | "GroupByText" >> beam.GroupByKey()
-            | "Best" >> beam.FlatMapTuple(_best_ranked).with_outputs(LEADERS, main="routes"))
+            | "WithBest" >> SplitLookup(best, chunk, dense=True)
+            | "Routes" >> beam.FlatMap(_exact_routes).with_outputs(LEADERS, main="routes"))
 
 
 # --------------------------------------------------------------------------- near pairs: candidates
@@ -960,8 +1020,8 @@ def build(p, inputs: list[str], against: list[str], out: str, cfg: DedupConfig, 
     docs = p | "Inputs" >> beam.Create(sorted(inputs)) | "Read" >> beam.ParDo(ReadDocsFn("dedup"))
     refs = p | "RefInputs" >> beam.Create(sorted(against)) | "ReadRefs" >> beam.ParDo(ReadDocsFn("dedup"))
 
-    url = docs | "UrlStage" >> UrlStage()
-    exact = url[WINNERS] | "ExactStage" >> ExactStage(scope)
+    url = docs | "UrlStage" >> UrlStage(chunk)
+    exact = url[WINNERS] | "ExactStage" >> ExactStage(scope, chunk)
     nodes = ((exact[LEADERS], refs | "RefNodes" >> beam.Map(_reference_node))
              | "AllNodes" >> beam.Flatten())
     edges, counts = nodes | "NearPairs" >> NearPairs(cfg, scope, chunk)

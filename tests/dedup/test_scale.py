@@ -134,3 +134,42 @@ def test_a_run_that_lost_elements_in_a_shuffle_fails(capsys):
     assert lossy == {"join_items": 70, "documents": 0}
     assert _exit_status({"unconverged_nodes": 0, "lost_elements": lossy}) == 1
     assert "lost elements in a shuffle (70 join items" in capsys.readouterr().err
+
+
+@pytest.mark.shared_data
+@pytest.mark.beam
+@pytest.mark.slow
+def test_beam_equals_one_machine_on_a_url_captured_many_times_and_a_text_copied_many_times(tmp_path):
+    """A URL's newest capture and an exact text's leader are picked by combiners and the
+    documents join them in groups of at most --group-chunk (4 here, against 25 captures
+    and 30 copies): the same winners, leaders and clusters as one machine."""
+    from collections import Counter
+
+    from pipelines.dedup import run
+
+    words = gzip.open(shared("reference", "books", "pg2701_Moby-Dick--Or-The-Whale.txt.gz"), "rt").read().split()
+
+    def text(k):  # disjoint 150-word windows: no two are near-duplicates
+        return " ".join(words[20_000 + 150 * k:20_000 + 150 * (k + 1)])
+
+    # one URL captured 25 times, each capture a different text; three share the newest
+    # date, so the smallest id among them wins
+    docs = [Document(id=f"cap-{k:02d}", text=text(k), url="http://busy.example/",
+                     created=f"2020-01-{min(k, 22) + 1:02d}") for k in range(25)]
+    # one text on 30 URLs, a third in capitals (the same normalised text), with three
+    # quality levels: ten tie at the best one, so the smallest id among them leads
+    docs += [Document(id=f"copy-{29 - k:02d}", text=text(100).upper() if k % 3 == 0 else text(100),
+                      url=f"http://c{k}.example/", metadata={"quality": (0.2, 0.5, 0.9)[k % 3]}) for k in range(30)]
+    docs += [Document(id=f"page-{k:02d}", text=text(200 + k), url=f"http://s{k}.example/a") for k in range(40)]
+    mem = dedup_documents(docs, DedupConfig())
+    local = {d.id: (d.metadata["cluster"], d.metadata["duplicate"], d.metadata.get("duplicate_reason"))
+             for d in mem.docs}
+    removed = Counter(reason for _, dup, reason in local.values() if dup)
+    assert sum(removed.values()) == 24 + 29 and len(removed) == 2, removed   # the test is not vacuous
+    write_documents(tmp_path / "in.parquet", docs)
+    stats = run(["--input", str(tmp_path / "in.parquet"), "--out", str(tmp_path / "beam"), "--group-chunk", "4",
+                 "--workers", "1", "-q"])
+    beam = {d.id: (d.metadata["cluster"], d.metadata["duplicate"], d.metadata.get("duplicate_reason"))
+            for part in sorted((tmp_path / "beam" / "docs").glob("*.parquet")) for d in read_documents(part)}
+    assert beam == local
+    assert stats["lost_elements"] == {"join_items": 0, "documents": 0}
