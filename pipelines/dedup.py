@@ -349,10 +349,10 @@ def UrlStage(docs, chunk: int):
     """Documents -> (id, URL winner id) for every document, and the winners on ``WINNERS``:
     the newest capture of a URL (then the smallest id); a document without URL wins alone.
 
-    The winner is picked by a combiner over (created, id) with curate.dedup.core.newer,
-    and each capture is then
-    joined with it in groups of at most ``chunk`` (:func:`SplitLookup`): a URL
-    captured in every crawl never puts all its documents on one worker."""
+    A combiner picks the winner over (created, id) with curate.dedup.core.newer,
+    and each capture then joins it in groups of at most ``chunk``
+    (:func:`SplitLookup`): a URL captured in every crawl never puts all its
+    documents on one worker."""
     newest = docs | "Captures" >> beam.Map(_capture) | "Newest" >> beam.CombinePerKey(_BestOf(newer))
     return (docs
             | "ByUrl" >> beam.Map(_by_url)
