@@ -392,13 +392,13 @@ def _flatten(root) -> _Flat:
         elif tag and tag[0] not in "-_!" and tag not in _SKIP_TAGS and not (
             tag in _REGION_TAGS and (tag != "header" or not cur_ctx & _BODY_REGION)
         ):
+            is_block, is_cell, bits = traits.get(tag) or traits.setdefault(tag, _tag_traits(tag))
+            ctx = cur_ctx | bits
             attrs = node.attributes
             if attrs:
                 hidden = _is_hidden(attrs)
                 hint = _element_hints(tag, attrs)
                 strength = 2 if hint & H_NEG2 else (1 if hint & H_NEG1 else 0)
-                is_block, is_cell, bits = traits.get(tag) or traits.setdefault(tag, _tag_traits(tag))
-                ctx = cur_ctx | bits
                 if hidden:
                     ctx |= _HIDDEN_BIT
                 itemprop = attrs.get("itemprop")
@@ -408,8 +408,6 @@ def _flatten(root) -> _Flat:
                 sig = f"{tag}.{cls}" if cls else tag
                 breaks = is_block or strength > 0 or hidden
             else:
-                is_block, is_cell, bits = traits.get(tag) or traits.setdefault(tag, _tag_traits(tag))
-                ctx = cur_ctx | bits
                 hint = strength = 0
                 sig = tag
                 breaks = is_block
@@ -435,28 +433,19 @@ def _flatten(root) -> _Flat:
                 cur_kind = tag
             if strength:
                 cur_negs = cur_negs + (idx,)
+            walking.append(((idx, breaks, is_cell, saved), node))
             child = node.first_child
             if child is not None:
-                walking.append(((idx, breaks, is_cell, saved), node))
                 node = child
                 continue
-            # an element without children is left at once
-            if breaks and run:
-                if has_text:
-                    _add_block(flat, run, run_link, cur_kind, cur_negs, cur_ctx, cur_hint, cur_el)
-                    has_text = False
-                run.clear()
-                run_link = 0
-            if is_cell:
-                run.append(" ")
-            cur_el, cur_kind, cur_negs, cur_ctx, cur_hint = saved
-            el_end[idx] = len(texts)
+            node = None  # an element without children: the climb below leaves it at once
         # climb until a next sibling exists, leaving elements on the way
         while True:
-            nxt = node.next
-            if nxt is not None:
-                node = nxt
-                break
+            if node is not None:
+                nxt = node.next
+                if nxt is not None:
+                    node = nxt
+                    break
             if not walking:
                 node = None
                 break
