@@ -240,6 +240,18 @@ def say_error(prog: str, message) -> None:
     print(f"{prog}: error: {message}", file=sys.stderr)
 
 
+def say_lost(prog: str, lost: dict | None, consequence: str) -> bool:
+    """Whether a job's shuffles lost anything (``lost``: {what: how many} from counts
+    taken on both sides, None when the runner reports no counters); if so, one error
+    line naming each count, ``consequence`` and the remedy."""
+    if not lost or not any(lost.values()):
+        return False
+    counts = ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in lost.items())
+    say_error(prog, f"the runner lost elements in a shuffle ({counts}), so {consequence}; with the DirectRunner "
+                    "rerun with --workers 1 (one process: no data-plane transfer) or use a distributed runner")
+    return True
+
+
 def run_main(prog: str, run: Callable, argv: list[str] | None = None,
              errors: tuple[type[BaseException], ...] = (SourceError, SettingsError),
              status: Callable[[object], int] = lambda result: 0) -> int:

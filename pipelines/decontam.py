@@ -47,7 +47,7 @@ from curate.decontam.overlap import (
 )
 from curate.ingest.sources import SourceError
 from pipelines.common import (BeamCounters, job_lock, ByShard, ReadDocsFn, add_runner_args, auto_shards,
-                              counter_totals, job_parser, make_pipeline, metric, put_documents, run_main, say_error,
+                              counter_totals, job_parser, make_pipeline, metric, put_documents, run_main, say_lost,
                               shard_name)
 from pipelines.fileio import expand, get, join, put_json
 
@@ -141,14 +141,7 @@ def _lost(counters: dict | None, report_counts: dict) -> dict | None:
 
 
 def _exit_status(result: dict) -> int:
-    lost = result.get("lost_elements") or {}
-    if any(lost.values()):
-        say_error("pipelines.decontam", "the runner lost elements in a shuffle ("
-                  + ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in lost.items()) + "), so the output "
-                  "is not to be trusted; with the DirectRunner rerun with --workers 1 (one process: no "
-                  "data-plane transfer) or use a distributed runner")
-        return 1
-    return 0
+    return 1 if say_lost("pipelines.decontam", result.get("lost_elements"), "the output is not to be trusted") else 0
 
 
 def build(p: beam.Pipeline, inputs: list[str], dec: Decontaminator, out: str, shards: int, top: int = 50):

@@ -79,7 +79,7 @@ from curate.dedup.minhash import band_keys, bucket_pairs, estimate, signatures
 from curate.dedup.rules import copy_containment, is_duplicate, needs_exact
 from curate.dedup.templates import host_key, set_key, shingle_counts, site_counts, with_common
 from pipelines.common import (ByShard, ReadDocsFn, add_runner_args, auto_shards, counter_totals, job_parser,
-                              make_pipeline, metric, put_documents, run_main, say_error, shard_name, job_lock)
+                              make_pipeline, metric, put_documents, run_main, say_error, say_lost, shard_name, job_lock)
 from pipelines.fileio import expand, get, join, put, put_json
 
 # --------------------------------------------------------------------------- elements
@@ -332,10 +332,6 @@ class _BestOf(beam.CombineFn):
         return acc
 
 
-def _smaller(a, b):
-    return a if a <= b else b
-
-
 def _url_routes(joined: Joined):
     """A document joined with its URL's winner -> (id, winner id), and the winner on ``WINNERS``."""
     doc, winner = joined.item, joined.value.id
@@ -389,7 +385,7 @@ def ExactStage(winners, scope: str, chunk: int):
     ("Access denied") never gathers all its copies on one worker."""
     best = (winners
             | "Nodes" >> beam.Map(_text_node, scope)
-            | "Best" >> beam.CombinePerKey(_BestOf(_smaller)))
+            | "Best" >> beam.CombinePerKey(_BestOf(min)))
     return (winners
             | "ByText" >> beam.Map(_by_text, scope)
             | "WithBest" >> SplitLookup(best, chunk, dense=True)
@@ -1120,13 +1116,7 @@ def _exit_status(stats: dict) -> int:
         say_error("pipelines.dedup", f"components not converged after the given rounds "
                   f"({stats['unconverged_nodes']} nodes); rerun with more --rounds")
         return 1
-    lost = stats.get("lost_elements") or {}
-    if any(lost.values()):
-        say_error("pipelines.dedup", f"the runner lost elements in a shuffle ({lost['join_items']} join items, "
-                  f"{lost['documents']} documents), so the clusters are not to be trusted; with the DirectRunner "
-                  "rerun with --workers 1 (one process: no data-plane transfer) or use a distributed runner")
-        return 1
-    return 0
+    return 1 if say_lost("pipelines.dedup", stats.get("lost_elements"), "the clusters are not to be trusted") else 0
 
 
 def main(argv=None) -> int:
