@@ -600,7 +600,7 @@ def _host_common(element, cfg: DedupConfig):
     c = host_common(arrs, cfg)
     if len(c):
         yield host, c
-    c = host_common(arrs, cfg, cfg.check_common_docs)
+    c = host_common(arrs, cfg, cfg.check_common_docs, cfg.small_host_pages)
     if len(c):
         yield beam.pvalue.TaggedOutput("check", (host, c))
 

@@ -49,8 +49,8 @@ def sample_key(doc_id: str) -> int:
 def sample_rows(keys: np.ndarray, hosts: np.ndarray, cfg: DedupConfig) -> tuple[np.ndarray, np.ndarray]:
     """(rows in some host's sample, rows in the global sample) for rows with ``keys`` and ``hosts``.
 
-    A host's sample: its ``common_pages`` rows with the lowest key (hosts of
-    fewer than ``common_docs`` rows have no common shingles and no sample);
+    A host's sample: its ``common_pages`` rows with the lowest key (hosts too
+    small to have common shingles, see :func:`host_common`, have no sample);
     the global sample: the ``global_pages`` rows with the lowest key.
 
     >>> h, g = sample_rows(np.array([5, 1, 9, 3], np.uint64), np.array([7, 7, 7, 0], np.uint64),
@@ -69,7 +69,8 @@ def sample_rows(keys: np.ndarray, hosts: np.ndarray, cfg: DedupConfig) -> tuple[
     first = np.flatnonzero(start)
     size = np.diff(np.r_[first, n])
     pos = np.arange(n) - np.repeat(first, size)              # rank within the host
-    big = np.repeat(size >= max(min(cfg.common_docs, cfg.check_common_docs), 1), size)
+    smallest = min(cfg.common_docs, cfg.check_common_docs, cfg.small_host_pages or cfg.check_common_docs)
+    big = np.repeat(size >= max(smallest, 1), size)
     take = (h != 0) & big & (pos < cfg.common_pages if cfg.common_pages > 0 else True)
     host_rows = np.sort(order[take])
     glob = np.lexsort((np.arange(n), keys))[:cfg.global_pages] if cfg.global_pages > 0 else np.empty(0, np.int64)
@@ -86,10 +87,24 @@ def _common(arrs: list, min_docs: int, share: float) -> np.ndarray:
     return vals[counts >= need].astype(np.uint32)
 
 
-def host_common(arrs: list, cfg: DedupConfig, min_docs: int | None = None) -> np.ndarray:
+def host_common(arrs: list, cfg: DedupConfig, min_docs: int | None = None, small: int = 0) -> np.ndarray:
     """One host's common shingles from its sample pages' shingle sets (sorted uint32):
-    held by at least ``min_docs`` (default ``common_docs``) of them and ``common_share`` of them."""
-    return _common(arrs, cfg.common_docs if min_docs is None else min_docs, cfg.common_share)
+    held by at least ``min_docs`` (default ``common_docs``) of them and ``common_share`` of them.
+
+    ``small``: a host of at least ``small`` but fewer than ``min_docs`` pages has as
+    common the shingles all of its pages hold (``DedupConfig.small_host_pages``).
+
+    >>> cfg = DedupConfig()
+    >>> pages = [np.array([1, 2, 5]), np.array([1, 2, 6]), np.array([1, 2, 5])]
+    >>> host_common(pages, cfg, 4).tolist(), host_common(pages, cfg, 4, small=3).tolist()
+    ([], [1, 2])
+    >>> host_common(pages[:2], cfg, 4, small=3).tolist()   # two pages tell no template from a copy
+    []
+    """
+    min_docs = cfg.common_docs if min_docs is None else min_docs
+    if 0 < small <= len(arrs) < min_docs:
+        min_docs = len(arrs)
+    return _common(arrs, min_docs, cfg.common_share)
 
 
 def global_common(arrs: list, cfg: DedupConfig) -> np.ndarray:

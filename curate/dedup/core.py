@@ -566,7 +566,7 @@ def common_shingles(node_texts: Iterator[tuple[int, str]], hosts: np.ndarray, in
         c = host_common(arrs, cfg)
         if len(c):
             common[host] = c
-        c = host_common(arrs, cfg, cfg.check_common_docs)
+        c = host_common(arrs, cfg, cfg.check_common_docs, cfg.small_host_pages)
         if len(c):
             check[host] = c
     return common, check, global_common(glob, cfg)

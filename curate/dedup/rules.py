@@ -4,7 +4,8 @@ A pair is a duplicate when its Jaccard similarity reaches ``threshold``, or when
 the smaller page's shingles are ``containment`` contained in the larger one.
 Containment is checked on the exact shingle sets near the threshold
 (:func:`needs_exact`), with the site template left out
-(:func:`template_containment`) and, where a copy would show it, the smaller
+(:func:`template_containment`; a copy on another site without either site's
+wrapper, :func:`rewrapped_containment`) and, where a copy would show it, the smaller
 page's opening found in the larger (:func:`copy_containment`). Each rule's
 measured reason is in :class:`curate.dedup.config.DedupConfig`'s docstring.
 """
@@ -77,9 +78,9 @@ def opening_found(a: np.ndarray, first: np.ndarray, keep: np.ndarray, b: np.ndar
 
 def copy_containment(a: np.ndarray, first_a: np.ndarray, b: np.ndarray, first_b: np.ndarray,
                      counts: tuple | None, cfg: "DedupConfig", same_host: bool = False) -> float:
-    """The exact containment the containment rule acts on: :func:`template_containment`,
-    or 0.0 where the pair also needs the smaller page's opening in the larger one and
-    it is not there.
+    """The exact containment the containment rule acts on: :func:`template_containment`
+    (across sites, :func:`rewrapped_containment` where that is higher), or 0.0 where
+    the pair also needs the smaller page's opening in the larger one and it is not there.
 
     The opening is the smaller page's first ``cfg.opening`` shingles in text
     order, its site template left out; at least ``cfg.opening_share`` of them
@@ -97,8 +98,9 @@ def copy_containment(a: np.ndarray, first_a: np.ndarray, b: np.ndarray, first_b:
 
     Two pages of one host less than half contained also need their *middle*
     found (:func:`middle_found`): what the smaller page holds between the
-    prefix and the suffix the pair shares. A host of two or three pages in a
-    crawl has no sample that shows its navigation and footer as template, and
+    prefix and the suffix the pair shares. A host of two pages in a crawl
+    has nothing that shows its navigation and footer as template (three
+    show it: ``DedupConfig.small_host_pages``), and
     both its pages begin with that navigation, so the opening check passes
     them; but a site's pages share their ends (navigation above, footer
     below), where a copy shares its text. Measured on the scale benchmark
@@ -111,6 +113,8 @@ def copy_containment(a: np.ndarray, first_a: np.ndarray, b: np.ndarray, first_b:
     ends are most of the page, as with two versions of one page.
     """
     c = template_containment(a, b, counts, cfg.template_docs)
+    if not same_host and c < cfg.containment:
+        c = max(c, rewrapped_containment(a, b, counts, cfg))
     if cfg.opening <= 0 or c < cfg.containment or (c >= cfg.opening_below and not same_host):
         return c
     if same_host and c < cfg.opening_below and not _middle_found_either(a, first_a, b, first_b, cfg):
@@ -121,6 +125,50 @@ def copy_containment(a: np.ndarray, first_a: np.ndarray, b: np.ndarray, first_b:
     if len(b) <= len(a) and opening_found(b, first_b, keep_b, a, cfg.opening) >= cfg.opening_share:
         return c
     return 0.0
+
+
+# Two sites' templates are "disjoint" when at most this share of their shingles is in
+# the other page: a few 5-grams two unrelated navigations happen to share ("terms of
+# use privacy policy") do not make them one network's. Set, not tuned.
+_DISJOINT_SHARE = 0.1
+
+
+def rewrapped_containment(a: np.ndarray, b: np.ndarray, counts: tuple | None, cfg: DedupConfig) -> float:
+    """Containment of a copy re-wrapped on another site: each page with its own site
+    template left out, where the two pages' templates are disjoint; 0.0 otherwise.
+
+    :func:`template_containment` lets a template only veto a join, because a
+    network of sites shares one (two local news sites of one owner: leaving
+    it out of both pages raises the share of two different articles found in
+    each other). Where neither page holds the other's template, the
+    templates are only each copy's wrapper, and they dilute the containment
+    of a short copy: a 100-word article inside 120 words of another site's
+    navigation and footer is less than half "contained" in its source.
+    Measured on the scale benchmark (100k pages), recall of the planted
+    copies 0.978 -> 0.997 at the same precision (0.998), with CopyCat,
+    Gutenberg and Clough-Stevenson unchanged. Both pages must keep
+    ``min_shingles`` after the template is left out.
+
+    >>> cfg = DedupConfig()
+    >>> own, nav_a, nav_b = np.arange(100, 130), np.arange(0, 40), np.arange(200, 240)
+    >>> a, b = np.r_[nav_a, own[:25]], np.r_[own, nav_b]
+    >>> counts = (np.r_[np.full(40, 5), np.zeros(25, int)], np.r_[np.zeros(30, int), np.full(40, 5)])
+    >>> round(exact_containment(a, b), 2), rewrapped_containment(a, b, counts, cfg)
+    (0.38, 1.0)
+    >>> shared = np.r_[nav_a, own]   # b carries a's template too: one network's sites
+    >>> rewrapped_containment(a, shared, (counts[0], np.r_[np.full(40, 5), np.zeros(30, int)]), cfg)
+    0.0
+    """
+    if counts is None or cfg.template_docs <= 0:
+        return 0.0
+    keep_a, keep_b = template_masks(a, b, counts, cfg.template_docs)
+    ta, tb = a[~keep_a], b[~keep_b]
+    if not (len(ta) or len(tb)) or min(int(keep_a.sum()), int(keep_b.sum())) < cfg.min_shingles:
+        return 0.0
+    shared = np.isin(ta, b, assume_unique=True).sum() + np.isin(tb, a, assume_unique=True).sum()
+    if shared > _DISJOINT_SHARE * (len(ta) + len(tb)):
+        return 0.0
+    return exact_containment(a[keep_a], b[keep_b])
 
 
 def template_containment(a: np.ndarray, b: np.ndarray, counts: tuple | None, min_docs: int) -> float:
