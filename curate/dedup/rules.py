@@ -89,7 +89,12 @@ def copy_containment(a: np.ndarray, first_a: np.ndarray, b: np.ndarray, first_b:
 
     - a page only partly contained (below ``cfg.opening_below``, half): a copy
       begins with its source's text, so a page with less than half of itself
-      in another is a copy only if what it shares is where it begins;
+      in another is a copy only if what it shares is where it begins. Across
+      sites this is not asked of a page with no known template shingle (a
+      site of one or two pages in the crawl): its opening is its own
+      navigation. Measured on the scale benchmark: recall 0.997 -> 0.9995 at
+      100k, precision 0.998 both; CopyCat, Gutenberg, Clough-Stevenson
+      unchanged;
     - two pages of one host, however much they share: one site renders one
       content the same way, title first, while two articles of a site that
       share a block further down (a list of headlines, a sidebar, comments)
@@ -120,9 +125,15 @@ def copy_containment(a: np.ndarray, first_a: np.ndarray, b: np.ndarray, first_b:
     if same_host and c < cfg.opening_below and not _middle_found_either(a, first_a, b, first_b, cfg):
         return 0.0
     keep_a, keep_b = template_masks(a, b, counts, cfg.template_docs)
-    if len(a) <= len(b) and opening_found(a, first_a, keep_a, b, cfg.opening) >= cfg.opening_share:
+    # across sites, a page none of whose shingles is known template (a site of one or
+    # two pages in the crawl) opens with its own navigation, which a copy on another
+    # site never carries: its opening cannot be told, so it is not asked for
+    unknown = counts is not None and not same_host
+    if len(a) <= len(b) and ((unknown and keep_a.all())
+                             or opening_found(a, first_a, keep_a, b, cfg.opening) >= cfg.opening_share):
         return c
-    if len(b) <= len(a) and opening_found(b, first_b, keep_b, a, cfg.opening) >= cfg.opening_share:
+    if len(b) <= len(a) and ((unknown and keep_b.all())
+                             or opening_found(b, first_b, keep_b, a, cfg.opening) >= cfg.opening_share):
         return c
     return 0.0
 

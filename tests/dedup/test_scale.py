@@ -184,7 +184,9 @@ def _small_site_and_rewrapped_copy() -> list[Document]:
       template;
     * a copy of a page's first 60 words re-wrapped on another site of 12 pages (its
       navigation and footer around it): the copy is less than 0.4 contained in its
-      source, all of it the other site's wrapper."""
+      source, all of it the other site's wrapper;
+    * a copy of another page's first 90 words on a site of one page: 0.42 contained,
+      and its opening is its own site's navigation, which no sample shows."""
     words = gzip.open(shared("reference", "books", "pg2701_Moby-Dick--Or-The-Whale.txt.gz"), "rt").read().split()
     words = words[len(words) // 3:]
     at = 0
@@ -208,6 +210,8 @@ def _small_site_and_rewrapped_copy() -> list[Document]:
     _, own, _ = pages["src", 0]
     nav, _, foot = pages["big", 0]
     docs.append(Document(id="big-copy", text=" ".join(nav + own[:60] + foot), url="http://big.example/copy"))
+    _, own, _ = pages["src", 1]
+    docs.append(Document(id="lone-copy", text=" ".join(take(80) + own[:90] + take(40)), url="http://lone.example/"))
     return docs
 
 
@@ -219,11 +223,16 @@ def test_a_three_page_site_has_a_template_and_a_rewrapped_short_copy_is_found():
         return {d.id: d.metadata["cluster"] for d in dedup_documents(docs, DedupConfig(**kw)).docs
                 if d.metadata["duplicate"]}
 
-    assert removed() == {"big-copy": "src-00"}
+    assert removed() == {"big-copy": "src-00", "lone-copy": "src-01"}
     # each rule is what decides its case: without the small-site template two of the
     # tiny pages are joined through their ends; without leaving the wrapper out
-    # the copy is 0.3 contained and stays
+    # the copy is 0.3 contained and stays; the lone site's copy needs its opening
+    # without the exemption for a page whose template nothing shows
     assert {k for k in removed(small_host_pages=0) if k.startswith("tiny")}
+    from curate.core.words import shingle_hashes
+    from curate.dedup.rules import exact_containment
+    text = {d.id: d.text for d in docs}
+    assert 0.4 <= exact_containment(shingle_hashes(text["lone-copy"], 5), shingle_hashes(text["src-01"], 5)) < 0.5
     from curate.dedup import rules
     try:
         saved, rules.rewrapped_containment = rules.rewrapped_containment, lambda *a: 0.0
@@ -255,6 +264,20 @@ def test_a_wrapper_is_left_out_only_where_the_two_sites_templates_are_disjoint()
                                  cfg) == 0.0
     # one host: the rule is for copies on another site
     assert copy_containment(a, first_a, b, first_b, counts, cfg, same_host=True) < cfg.containment
+    # less than half contained, the opening is asked for: a's opening (its navigation)
+    # is not in b; where a's template is known it is left out of the opening (and own
+    # is found), where nothing shows a's template the opening cannot be told, and
+    # across sites it is not asked
+    own2 = np.arange(3000, 3100, dtype=np.uint32)
+    lone, b2 = np.r_[nav_a, own2[:45]], np.r_[own2, nav_b]
+    first_l, first_b2 = np.arange(len(lone)), np.arange(len(b2))
+    no_template = (np.zeros(len(lone), int), tmpl(b2, nav_b))
+    assert rewrapped_containment(lone, b2, no_template, cfg) == 0.45        # b2 without its wrapper
+    assert copy_containment(lone, first_l, b2, first_b2, no_template, cfg) == 0.45
+    assert copy_containment(lone, first_l, b2, first_b2, (tmpl(lone, nav_a), no_template[1]), cfg) == 1.0
+    assert copy_containment(lone, first_l, b2, first_b2, no_template, cfg, same_host=True) < cfg.containment
+    known_not_found = (np.r_[np.full(10, 9), np.zeros(135, int)], no_template[1])   # opening: nav_a[10:]
+    assert copy_containment(lone, first_l, b2, first_b2, known_not_found, cfg) == 0.0
 
 
 @pytest.mark.shared_data
@@ -269,5 +292,5 @@ def test_beam_equals_one_machine_on_a_three_page_site_and_a_rewrapped_copy(tmp_p
     stats = run(["--input", str(tmp_path / "in.parquet"), "--out", str(tmp_path / "beam"), "--workers", "1", "-q"])
     beam = {d.id: (d.metadata["cluster"], d.metadata["duplicate"])
             for part in sorted((tmp_path / "beam" / "docs").glob("*.parquet")) for d in read_documents(part)}
-    assert beam == local and local["big-copy"] == ("src-00", True)
+    assert beam == local and local["big-copy"] == ("src-00", True) and local["lone-copy"] == ("src-01", True)
     assert stats["lost_elements"] == {"join_items": 0, "documents": 0}
