@@ -62,15 +62,15 @@ class DedupConfig:
       CopyCat's verified pairs; 4, 6 and 8 none.)
       ``small_host_pages=3``: a host with at least this many pages but
       fewer than ``check_common_docs`` has a template for the checks too:
-      the shingles *all* its pages hold. Two or three pages of a small site otherwise share
-      nothing the checks can call template, and two of them whose own text
-      is short were "copies" through their navigation and footer: on the
-      1M scale corpus 303 of the 857 wrong removals were pairs of 3-page
-      hosts, and with this rule 537 wrong removals remain (precision
+      the shingles *all* its pages hold. The pages of a small site
+      otherwise share nothing the checks can call template, and two of
+      them whose own text is short were "copies" through their navigation
+      and footer: on the 1M scale corpus 303 of the 857 wrong removals were
+      pairs of 3-page hosts, and with this rule 537 remain (precision
       0.985 -> 0.991; CopyCat, Gutenberg, Clough-Stevenson unchanged). A
-      copy on such a host is on two of its pages, not three.
-      Two pages are never enough: their shared ends could as well be a
-      copy's. 0 turns it off.
+      copy on such a host is on two of its pages, not three. Two pages are
+      never enough: their shared ends could as well be a copy's. 0 turns
+      it off.
 
       ``max_candidates=16``: after both indexes, a page keeps its 16 best
       candidates (by estimated Jaccard of the content signatures, then of the

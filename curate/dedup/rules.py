@@ -128,11 +128,11 @@ def copy_containment(a: np.ndarray, first_a: np.ndarray, b: np.ndarray, first_b:
     # across sites, a page none of whose shingles is known template (a site of one or
     # two pages in the crawl) opens with its own navigation, which a copy on another
     # site never carries: its opening cannot be told, so it is not asked for
-    unknown = counts is not None and not same_host
-    if len(a) <= len(b) and ((unknown and keep_a.all())
+    across = counts is not None and not same_host   # two sites, each with a host
+    if len(a) <= len(b) and ((across and keep_a.all())
                              or opening_found(a, first_a, keep_a, b, cfg.opening) >= cfg.opening_share):
         return c
-    if len(b) <= len(a) and ((unknown and keep_b.all())
+    if len(b) <= len(a) and ((across and keep_b.all())
                              or opening_found(b, first_b, keep_b, a, cfg.opening) >= cfg.opening_share):
         return c
     return 0.0
