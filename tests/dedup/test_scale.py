@@ -17,11 +17,10 @@ from tests.common import shared
 OLD = dict(jaccard_bands=64, jaccard_rows=2, common_docs=10**9, global_docs=10**9, max_candidates=0)
 
 
-def _site_pages(sites: int, pages: int) -> list[Document]:
-    """The issue's input: each page its site's 80-word navigation, 250 words of its own
-    (disjoint windows of Moby-Dick) and a footer repeating the navigation's start."""
+def _moby_taker(skip: float):
+    """``take(n)``: the next n words of Moby-Dick from ``skip`` of the way in; no two calls share a word."""
     words = gzip.open(shared("reference", "books", "pg2701_Moby-Dick--Or-The-Whale.txt.gz"), "rt").read().split()
-    words = words[len(words) // 10:]
+    words = words[int(len(words) * skip):]
     at = 0
 
     def take(n):
@@ -29,6 +28,13 @@ def _site_pages(sites: int, pages: int) -> list[Document]:
         at += n
         return words[at - n:at]
 
+    return take
+
+
+def _site_pages(sites: int, pages: int) -> list[Document]:
+    """The issue's input: each page its site's 80-word navigation, 250 words of its own
+    (disjoint windows of Moby-Dick) and a footer repeating the navigation's start."""
+    take = _moby_taker(0.1)
     docs = []
     for s in range(sites):
         nav = take(80)
@@ -176,7 +182,7 @@ def test_beam_equals_one_machine_on_a_url_captured_many_times_and_a_text_copied_
 
 
 def _small_site_and_rewrapped_copy() -> list[Document]:
-    """Two cases the checks once got wrong, built like the scale benchmark's pages:
+    """Three cases the checks once got wrong, built like the scale benchmark's pages:
 
     * a host of three pages, each its navigation (80 words), 100 words of its own and
       a footer (40): any two are more than half "contained" in each other through
@@ -187,15 +193,7 @@ def _small_site_and_rewrapped_copy() -> list[Document]:
       source, all of it the other site's wrapper;
     * a copy of another page's first 90 words on a site of one page: 0.42 contained,
       and its opening is its own site's navigation, which no sample shows."""
-    words = gzip.open(shared("reference", "books", "pg2701_Moby-Dick--Or-The-Whale.txt.gz"), "rt").read().split()
-    words = words[len(words) // 3:]
-    at = 0
-
-    def take(n):
-        nonlocal at
-        at += n
-        return words[at - n:at]
-
+    take = _moby_taker(1 / 3)
     docs = []
     nav, foot = take(80), take(40)
     for p in range(3):
