@@ -5,39 +5,50 @@
 
 Stages (named PTransforms of thin steps over ``curate.dedup`` functions)::
 
-    Read -> UrlStage:        documents by URL -> the newest capture (curate.dedup.core.newer)
-         -> ExactStage:      URL winners by normalised text -> the leader, best by rank key
+    Read -> a Ref per document: its place (input file, row), id, URL, host, text key; no text
+         -> UrlStage:        refs by URL -> the newest capture (curate.dedup.core.newer)
+         -> ExactStage:      URL winners by text key -> the leader, best by rank key
          -> NearPairs:       Candidates (curate.dedup.candidates): common shingles per host and
                              globally, from samples picked by bounded combiners (Top per host /
-                             globally) -> side inputs; signatures, full and content (batched per
-                             bundle) -> band buckets of the Jaccard index and the containment
-                             index -> pairs per bucket (bucket_pairs) -> each page's
-                             max_candidates best (a bounded combiner per page) -> estimate;
-                             Verification of the pairs only containment could join: both pages'
-                             shingles, their hosts' site templates, the opening (copy_containment)
+                             globally) and shingled from their files -> side inputs; per input
+                             file: signatures, full and content, kept in a row store, and the
+                             band keys of the Jaccard and the containment index written out per
+                             partition -> per partition: the buckets with two or more pages ->
+                             pairs per bucket (bucket_pairs) -> scores from the row stores ->
+                             each page's max_candidates best (a bounded combiner per page);
+                             Verification of the pairs only containment could join: per file,
+                             the checked pages' shingles in a row store, the hosts' template
+                             counts in row stores, the exact check (copy_containment)
          -> Components:      R x StarRound (large-star, then small-star), each a GroupByKey
          -> Representatives: edges by component -> curate.dedup.cluster.representatives
          -> Routes:          document -> URL winner -> exact leader -> representative node
-         -> Annotate:        curate.dedup.core.duplicate_reason and annotate_duplicate
-         -> ByShard, Write:  every document (metadata.cluster, metadata.duplicate), the kept ones
-    ClusterSizes and the shards' summaries -> the driver -> stats.json
+         -> Write:           per input file: its documents read again, annotated
+                             (curate.dedup.core.duplicate_reason, annotate_duplicate), written to
+                             OUT/docs/part-N.parquet (all) and OUT/kept/part-N.parquet
+    ClusterSizes and the files' summaries -> the driver -> stats.json
 
-Every join is a :func:`Lookup`: ``(key, item)`` pairs against a table of one
-value per key, one CoGroupByKey.
+No document text goes through a shuffle. A step that needs text reads its
+input file again (a file's documents are numbered in the order it yields
+them; a re-read checks each id it finds against the first read's), and the
+large tables (signatures, checked pages' shingles, site template counts, band
+keys: 73 per page) are files under OUT/_work (pipelines.spill), written by the
+step that makes them and read by key; the shuffles carry refs, pairs, edges
+and file names. That is what bounds memory on a runner that holds its
+shuffles in memory, as the DirectRunner does: 100 bytes a page, not the
+1.3 KB of its signatures and 8 KB of its band keys.
 
-No step holds the graph: buckets, star neighbourhoods and joins are per key.
-Memory is bounded by the settings, not by the largest host: no step groups a
-host's pages (its template comes from a sample of ``common_pages`` pages, kept
-by a combiner), a page has at most ``max_candidates`` of its own candidates,
-and the joins of the checks with their pages and their hosts' template counts
-are split (:func:`SplitLookup`, ``--group-chunk``) so that no group holds all
-checks of a host or of a much-copied page. A component's edge list is still
-gathered on one worker (edges, 5 numbers each; with the cap, a site's template
-no longer makes one large component). A URL's newest capture and an exact
-text's leader are picked by combiners, and the documents join them in split
-groups, so no group holds all captures of a URL or all copies of a text. Not
-yet split: one band bucket's members (bounded in practice by the content
-index, not by a setting).
+Memory per worker is bounded by the settings and by the size of one input
+file (a file's pages are signed, shingled and written in one group), never by
+the largest host: a host's template comes from a sample of ``common_pages``
+pages (kept by a combiner), a page has at most ``max_candidates`` of its own
+candidates, the joins of the URL and exact stages are split
+(:func:`SplitLookup`, ``--group-chunk``) so that no group holds all captures
+of a URL or all copies of a text, and a band partition holds 1/``--band-parts``
+of the band keys. A component's edge list is still gathered on one worker
+(edges, 5 numbers each; with the cap, a site's template no longer makes one
+large component). Not yet split: one band bucket's members (bounded in
+practice by the content index, not by a setting).
+
 The one-machine path (``curate.dedup.dedup_documents``) runs the same rules
 with numpy and the same representatives function; ``tests/dedup/test_dedup.py``
 checks both give the same clusters. Star rounds are unrolled (``--rounds``, default 8: each round at
@@ -56,19 +67,20 @@ Nodes are rank keys (``curate.dedup.cluster.rank_key``: reference flag,
 
 from __future__ import annotations
 
-import functools
 import itertools
+import functools
 import json
 import operator
+import os
 import sys
-from typing import Any, Callable, NamedTuple
+import tempfile
+from typing import Any, Callable, Iterator, NamedTuple
 
 import apache_beam as beam
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.transforms.window import GlobalWindows
 
-from curate.core.document import Document
+from curate.core.document import Document, DocumentFormatError, DocumentWriter, read_documents
 from curate.core.words import shingle_hashes, shingle_positions
 from curate.dedup.candidates import global_common, host_common, pair_scores, sample_key
 from curate.dedup.cluster import large_star, rank_key, representatives, small_star
@@ -78,11 +90,37 @@ from curate.dedup.core import (annotate_duplicate, content_signatures, duplicate
 from curate.dedup.minhash import band_keys, bucket_pairs, estimate, signatures
 from curate.dedup.rules import copy_containment, is_duplicate, needs_exact
 from curate.dedup.templates import host_key, set_key, shingle_counts, site_counts, with_common
-from pipelines.common import (ByShard, ReadDocsFn, add_runner_args, auto_shards, counter_totals, job_parser,
-                              make_pipeline, metric, put_documents, run_main, say_error, say_lost, shard_name, job_lock)
-from pipelines.fileio import expand, get, join, put, put_json
+from pipelines import spill
+from pipelines.common import (add_runner_args, counter_totals, job_lock, job_parser, make_pipeline, metric,
+                              run_main, say_error, say_lost, shard_name)
+from pipelines.fileio import expand, get, join, local_copy, put, put_json
 
 # --------------------------------------------------------------------------- elements
+
+ROW_BITS = 32
+ROW_MASK = (1 << ROW_BITS) - 1
+
+
+def file_of(loc: int) -> int:
+    return loc >> ROW_BITS
+
+
+def row_of(loc: int) -> int:
+    return loc & ROW_MASK
+
+
+class Ref(NamedTuple):
+    """A document without its text: where to read it again and what the URL and exact stages judge."""
+
+    loc: int            # its input file's index << 32 | its row: the how-many-th document the file yields
+    id: str
+    url: str | None
+    created: str | None
+    source: str
+    quality: Any
+    text_key: str       # curate.dedup.core.text_key of its text
+    host: int           # host_key of its URL, 0 without one
+
 
 def is_reference(node: tuple) -> bool:
     reference_flag, _, _ = node
@@ -94,35 +132,36 @@ def node_id(node: tuple) -> str:
     return doc_id
 
 
-def document_node(doc: Document, reference: bool = False) -> tuple:
-    return rank_key(doc.id, doc.metadata.get("quality"), reference)
+def document_node(ref: Ref, reference: bool = False) -> tuple:
+    return rank_key(ref.id, ref.quality, reference)
 
 
-def _reference_node(doc: Document) -> tuple[tuple, Document]:
-    return document_node(doc, reference=True), doc
+def _reference_node(ref: Ref) -> tuple[tuple, Ref]:
+    return document_node(ref, reference=True), ref
 
 
-class Signed(NamedTuple):
-    """A node's MinHash signatures and what its pairs are judged on."""
-
-    sig: np.ndarray
-    size: int           # distinct shingles
-    source: str
-    host: int           # host_key of its URL, 0 without one
-    csig: np.ndarray    # signature of its content shingles (curate.dedup.candidates)
-    csize: int
-
-
-class Member(NamedTuple):
-    """A node in a band bucket."""
+class Light(NamedTuple):
+    """A node in a band bucket: what the scope rules, the cap and the checks need; its
+    signatures stay in its file's row store."""
 
     node: tuple
-    sig: np.ndarray
-    size: int
+    size: int           # distinct shingles
+    csize: int          # distinct content shingles (curate.dedup.candidates)
     source: str
     host: int
-    csig: np.ndarray
-    csize: int
+    loc: int
+
+
+class Scored(NamedTuple):
+    """A candidate pair with what its signatures say: the cap's scores (pair_scores) and
+    the estimate (Jaccard, containment of the smaller page)."""
+
+    a: Light
+    b: Light
+    jc: float
+    jf: float
+    j: float
+    c: float
 
 
 class Edge(NamedTuple):
@@ -145,32 +184,14 @@ class Check(NamedTuple):
     size_b: int
     host_a: int
     host_b: int
-
-
-class Shingles(NamedTuple):
-    """A page's distinct shingle hashes (sorted) and where each first occurs (shingle_positions)."""
-
-    hashes: np.ndarray
-    first: np.ndarray
-
-
-class CheckedPage(NamedTuple):
-    host: int
-    shingles: Shingles
-
-
-class CheckSets(NamedTuple):
-    """A check with both pages' shingles and, where a site template applies, site_counts' counts."""
-
-    check: Check
-    a: Shingles
-    b: Shingles
-    counts: tuple | None = None
+    loc_a: int
+    loc_b: int
 
 
 class Route(NamedTuple):
     """Where a document points: its URL's winner, that winner's exact leader, the leader's representative."""
 
+    id: str
     winner: str
     leader: str
     root: tuple
@@ -211,19 +232,6 @@ def Lookup(items, table):
             | "Pair" >> beam.FlatMap(_joined))
 
 
-def _keyed(element, key: Callable) -> tuple:
-    return key(element), element
-
-
-def _keyed_again(joined: Joined, key: Callable) -> tuple:
-    return key(joined.item), (joined.item, joined.value)
-
-
-def _combined(joined: Joined, combine: Callable):
-    element, first = joined.item
-    return combine(element, first, joined.value)
-
-
 _ROUND_ROBIN = itertools.count()
 
 
@@ -253,13 +261,13 @@ def _parts(element, chunk: int) -> tuple:
 def SplitLookup(items, table, chunk: int, dense: bool = False):
     """:func:`Lookup` whose groups hold at most about ``chunk`` items: a key with n items
     is split into ceil(n / chunk) groups, each joined with its own copy of the key's
-    value. A site template or a much-copied page then never gathers all its pairs on
-    one worker; the memory of a group is bounded by ``chunk``, not by the data.
+    value. A URL captured in every crawl or a much-copied text then never gathers all
+    its items on one worker; the memory of a group is bounded by ``chunk``, not by the data.
 
     ``dense``: every key of ``table`` has items (a URL's winner, a text's leader).
     The side input then names only the keys split in several groups, the few hot
     ones, instead of every key; without it, keys the items do not use are left
-    out of the join (a table of every page's shingles, items for a few pages)."""
+    out of the join."""
     counts = items | "Keys" >> beam.Keys() | "PerKey" >> beam.combiners.Count.PerElement()
     if dense:
         counts = counts | "Hot" >> beam.Filter(lambda kv: kv[1] > chunk)
@@ -275,45 +283,93 @@ def SplitLookup(items, table, chunk: int, dense: bool = False):
             | "Unsalt" >> beam.Map(_unsalted))
 
 
-@beam.ptransform_fn
-def LookupBoth(elements, table, first: Callable, second: Callable, combine: Callable, chunk: int = 0):
-    """Elements -> ``combine(element, value of first(element), value of second(element))``,
-    both values from ``table`` as :func:`Lookup` finds them (one join per end of a pair);
-    with ``chunk``, each join a :func:`SplitLookup`."""
-    def lookup():
-        return SplitLookup(table, chunk) if chunk else Lookup(table)
+# --------------------------------------------------------------------------- reading documents
 
-    return (elements
-            | "KeyFirst" >> beam.Map(_keyed, first)
-            | "First" >> lookup()
-            | "KeySecond" >> beam.Map(_keyed_again, second)
-            | "Second" >> lookup()
-            | "Combine" >> beam.Map(_combined, combine))
+class ReadRefsFn(beam.DoFn):
+    """(file index, path) -> a :class:`Ref` per document of the file. As ReadDocsFn: bad
+    lines counted and skipped, an unreadable file counted and named on stderr while its
+    readable part is kept. ``count``: count the documents (an input, not a reference file)."""
+
+    def __init__(self, count: bool):
+        self.count = count
+
+    def process(self, element):
+        index, path = element
+        errors: list = []
+        try:
+            with local_copy(path) as local:
+                for row, doc in enumerate(read_documents(local, errors=errors)):
+                    if row > ROW_MASK:
+                        raise DocumentFormatError(f"{path}: more than {ROW_MASK} documents; split the file")
+                    if self.count:
+                        metric(DOCS_IN)
+                    yield Ref(index << ROW_BITS | row, doc.id, doc.url, doc.created, doc.source,
+                              doc.metadata.get("quality"), text_key(doc.text), host_key(doc.url))
+        except (DocumentFormatError, OSError) as exc:
+            metric("dedup:files_failed")
+            say_error("pipelines.dedup", exc)
+        metric("dedup:input_errors", len(errors))
+
+
+def reread(path: str, rows: dict[int, str]) -> Iterator[tuple[int, Document]]:
+    """(row, document) for each of ``rows`` (row -> the id the first read found there), read
+    again from ``path``. A file that stops being readable after the last row asked for
+    stops as it did the first time, where its error was counted and named; one that
+    yields fewer of the rows, or another document at one, raises (the input changed
+    while the job ran, or a read failed): the runner retries, nothing is dropped."""
+    if not rows:
+        return
+    last, found = max(rows), 0
+    errors: list = []
+    try:
+        with local_copy(path) as local:
+            for row, doc in enumerate(read_documents(local, errors=errors)):
+                want = rows.get(row)
+                if want is not None:
+                    if doc.id != want:
+                        raise RuntimeError(f"{path}: document {row} is {doc.id!r}, was {want!r} when the job "
+                                           f"started; the input changed while the job ran")
+                    found += 1
+                    yield row, doc
+                if row >= last:
+                    break
+    except (DocumentFormatError, OSError):
+        if found < len(rows):
+            raise
+        metric("dedup:rereads_stopped")  # past every row asked for: the first read's error, counted then
+    if found < len(rows):
+        raise RuntimeError(f"{path}: {len(rows) - found} of its documents not found when read again; "
+                           f"the input changed while the job ran")
+
+
+def _by_file(loc: int, item) -> tuple[int, tuple[int, Any]]:
+    return file_of(loc), (row_of(loc), item)
 
 
 # --------------------------------------------------------------------------- URL and exact stages
 
-WINNERS, LEADERS, EDGES, CHECKS = "winners", "leaders", "edges", "checks"
+WINNERS, LEADERS, EDGES, CHECKS, STORES, BANDS, GLOBAL = (
+    "winners", "leaders", "edges", "checks", "stores", "bands", "global")
 
 
-def _by_url(doc: Document) -> tuple[str, Document]:
-    return ("url:" + doc.url if doc.url else "id:" + doc.id), doc
+def _by_url(ref: Ref) -> tuple[str, Ref]:
+    return ("url:" + ref.url if ref.url else "id:" + ref.id), ref
 
 
 class _Capture(NamedTuple):
-    """What curate.dedup.core.newer reads of a capture, without its text."""
+    """What curate.dedup.core.newer reads of a capture."""
     created: str
     id: str
 
 
-def _capture(doc: Document) -> tuple[str, _Capture]:
-    key, _ = _by_url(doc)
-    return key, _Capture(doc.created, doc.id)
+def _capture(ref: Ref) -> tuple[str, _Capture]:
+    key, _ = _by_url(ref)
+    return key, _Capture(ref.created, ref.id)
 
 
 class _BestOf(beam.CombineFn):
     """The best of a key's values by ``better(a, b)``, a total order: a bounded
-    combiner, so no worker gathers a key's values (or its documents) to pick one."""
+    combiner, so no worker gathers a key's values to pick one."""
 
     def __init__(self, better: Callable):
         self.better = better
@@ -333,52 +389,52 @@ class _BestOf(beam.CombineFn):
 
 
 def _url_routes(joined: Joined):
-    """A document joined with its URL's winner -> (id, winner id), and the winner on ``WINNERS``."""
-    doc, winner = joined.item, joined.value.id
-    yield doc.id, winner
-    if doc.id == winner:
-        yield beam.pvalue.TaggedOutput(WINNERS, doc)
+    """A ref joined with its URL's winner -> (loc, (id, winner id)), and the winner on ``WINNERS``."""
+    ref, winner = joined.item, joined.value.id
+    yield ref.loc, (ref.id, winner)
+    if ref.id == winner:
+        yield beam.pvalue.TaggedOutput(WINNERS, ref)
 
 
 @beam.ptransform_fn
-def UrlStage(docs, chunk: int):
-    """Documents -> (id, URL winner id) for every document, and the winners on ``WINNERS``:
+def UrlStage(refs, chunk: int):
+    """Refs -> (loc, (id, URL winner id)) for every document, and the winners on ``WINNERS``:
     the newest capture of a URL (then the smallest id); a document without URL wins alone.
 
     A combiner picks the winner over (created, id) with curate.dedup.core.newer,
     and each capture then joins it in groups of at most ``chunk``
     (:func:`SplitLookup`): a URL captured in every crawl never puts all its
-    documents on one worker."""
-    newest = docs | "Captures" >> beam.Map(_capture) | "Newest" >> beam.CombinePerKey(_BestOf(newer))
-    return (docs
+    captures on one worker."""
+    newest = refs | "Captures" >> beam.Map(_capture) | "Newest" >> beam.CombinePerKey(_BestOf(newer))
+    return (refs
             | "ByUrl" >> beam.Map(_by_url)
             | "WithNewest" >> SplitLookup(newest, chunk, dense=True)
             | "Routes" >> beam.FlatMap(_url_routes).with_outputs(WINNERS, main="routes"))
 
 
-def _by_text(doc: Document, scope: str) -> tuple[tuple[str, str], Document]:
-    return (doc.source if scope == "source" else "", text_key(doc.text)), doc
+def _by_text(ref: Ref, scope: str) -> tuple[tuple[str, str], Ref]:
+    return (ref.source if scope == "source" else "", ref.text_key), ref
 
 
-def _text_node(doc: Document, scope: str) -> tuple[tuple[str, str], tuple]:
-    key, _ = _by_text(doc, scope)
-    return key, document_node(doc)
+def _text_node(ref: Ref, scope: str) -> tuple[tuple[str, str], tuple]:
+    key, _ = _by_text(ref, scope)
+    return key, document_node(ref)
 
 
 def _exact_routes(joined: Joined):
-    """A document joined with its text's best node -> (id, leader id), and (node, leader) on ``LEADERS``."""
-    doc, leader = joined.item, joined.value
-    node = document_node(doc)
+    """A ref joined with its text's best node -> (id, leader id), and (node, ref) on ``LEADERS``."""
+    ref, leader = joined.item, joined.value
+    node = document_node(ref)
     leader_id = leader[-1]  # a rank key ends with the document id
-    yield doc.id, leader_id
+    yield ref.id, leader_id
     if node == leader:
-        yield beam.pvalue.TaggedOutput(LEADERS, (node, doc))
+        yield beam.pvalue.TaggedOutput(LEADERS, (node, ref))
 
 
 @beam.ptransform_fn
 def ExactStage(winners, scope: str, chunk: int):
-    """URL winners -> (id, exact leader id) for each, and ``(node, leader)`` on ``LEADERS``:
-    per normalised text (and source, with scope "source"), the best by rank key.
+    """URL winners -> (id, exact leader id) for each, and ``(node, ref)`` on ``LEADERS``:
+    per text key (and source, with scope "source"), the best by rank key.
 
     As in :func:`UrlStage`, a combiner picks the leader and the copies join it in
     groups of at most ``chunk``: a boilerplate page copied across a crawl
@@ -392,78 +448,210 @@ def ExactStage(winners, scope: str, chunk: int):
             | "Routes" >> beam.FlatMap(_exact_routes).with_outputs(LEADERS, main="routes"))
 
 
-# --------------------------------------------------------------------------- near pairs: candidates
+# --------------------------------------------------------------------------- near pairs: common shingles
 
-class SignatureFn(beam.DoFn):
-    """(node, doc) -> (node, :class:`Signed`), computed in batches per bundle.
-
-    Elements are buffered and signed ``batch`` at a time with
-    ``curate.dedup.minhash.signatures`` (the batched path: the same signatures
-    as one-by-one ``signature``, about twice as fast); the rest of the buffer is
-    flushed in ``finish_bundle``. Every element is in the global window (the
-    job is batch), so flushed outputs are re-windowed there. The content
-    signatures leave out the common shingles (side inputs: {host: its common
-    shingles}, the corpus's), as ``curate.dedup.core.content_signatures`` does.
-    """
-
-    def __init__(self, cfg: DedupConfig, batch: int = 256):
-        self.cfg, self.batch = cfg, batch
-
-    def start_bundle(self):
-        self._buf: list[tuple] = []
-
-    def process(self, element, common=None, glob=None):
-        node, doc = element
-        self._common = common or {}
-        self._glob = glob if glob is not None else np.empty(0, np.uint32)
-        self._buf.append((node, doc.text, doc.source, host_key(doc.url)))
-        if len(self._buf) >= self.batch:
-            yield from self._flush()
-
-    def finish_bundle(self):
-        for out in self._flush():
-            yield GlobalWindows.windowed_value(out)
-
-    def _flush(self):
-        buf, self._buf = self._buf, []
-        if not buf:
-            return
-        sigs, sizes = signatures([text for _, text, _, _ in buf], self.cfg, batch=self.batch)
-        csigs, csizes = content_signatures(((k, text) for k, (_, text, _, _) in enumerate(buf)), len(buf),
-                                           np.array([host for _, _, _, host in buf], np.uint64),
-                                           self._common, self._glob, self.cfg, batch=self.batch)
-        metric("dedup:signatures", len(buf))
-        for (node, _, source, host), sig, size, csig, csize in zip(buf, sigs, sizes.tolist(), csigs, csizes.tolist()):
-            yield node, Signed(sig, int(size), source, host, csig, int(csize))
+def _sample_entry(node: tuple, ref: Ref) -> tuple[int, tuple]:
+    return ref.host, (sample_key(ref.id), ref.id, ref.loc)
 
 
-class Light(NamedTuple):
-    """A node in a band bucket: what the scope rules and the live test need, no signatures
-    (a node is in 73 buckets; its signatures join the few pairs it ends up in)."""
-
-    node: tuple
-    size: int
-    csize: int
-    source: str
+def _has_host_key(element) -> bool:
+    host, _ = element
+    return host != 0
 
 
-class BandKeysFn(beam.DoFn):
-    """(node, Signed) -> ((index, band, key), Light) per LSH band of the Jaccard index
-    (full signature) and of the containment index (content signature); empty sets have none."""
+def _sample_order(page: tuple) -> tuple:
+    key, doc_id, _ = page
+    return key, doc_id
 
-    def __init__(self, cfg: DedupConfig):
-        self.cfg = cfg
+
+def _unkeyed(element):
+    _, page = element
+    return page
+
+
+def _host_requests(host: int, pages: list):
+    for key, doc_id, loc in pages:
+        yield _by_file(loc, (doc_id, host, key))
+
+
+def _global_requests(pages: list):
+    for key, doc_id, loc in pages:
+        yield _by_file(loc, (doc_id, 0, key))   # host 0: for the corpus's sample
+
+
+@beam.typehints.with_output_types(Any)  # tagged outputs beside the main one: no inferred type
+class SampleShinglesFn(beam.DoFn):
+    """(file, [(row, (id, host, sample key))]) -> the sampled pages' shingles, read from the
+    file: (host, (key, id, shingles)) for a host's sample, (key, id, shingles) on ``GLOBAL``."""
+
+    def __init__(self, files: list[str], n: int):
+        self.files, self.n = files, n
 
     def process(self, element):
-        node, signed = element
-        member = Light(node, signed.size, signed.csize, signed.source)
-        if signed.size:
-            jb, jr = self.cfg.jaccard_index()
-            for band, key in enumerate(band_keys(signed.sig, self.cfg, jb, jr).tolist()):
-                yield ("j", band, key), member
-        if signed.csize:
-            for band, key in enumerate(band_keys(signed.csig, self.cfg).tolist()):
-                yield ("c", band, key), member
+        index, asked = element
+        asked = list(asked)
+        texts = {row: doc.text for row, doc in reread(self.files[index], {row: i for row, (i, _, _) in asked})}
+        hashed: dict[int, np.ndarray] = {}
+        for row, (doc_id, host, key) in asked:
+            if row not in hashed:
+                hashed[row] = shingle_hashes(texts[row], self.n)
+            if host:
+                yield host, (key, doc_id, hashed[row])
+            else:
+                yield beam.pvalue.TaggedOutput(GLOBAL, (key, doc_id, hashed[row]))
+
+
+def _in_sample_order(pages) -> list:
+    return [hashes for *_, hashes in sorted(pages, key=lambda p: (p[0], p[1]))]
+
+
+def _host_common(element, cfg: DedupConfig):
+    host, pages = element
+    arrs = _in_sample_order(pages)
+    c = host_common(arrs, cfg)
+    if len(c):
+        yield host, c
+    c = host_common(arrs, cfg, cfg.check_common_docs, cfg.small_host_pages)
+    if len(c):
+        yield beam.pvalue.TaggedOutput("check", (host, c))
+
+
+def _global_common(pages, cfg: DedupConfig):
+    return global_common(_in_sample_order(pages), cfg)
+
+
+@beam.ptransform_fn
+def CommonShingles(nodes, cfg: DedupConfig, files: list[str]):
+    """Nodes -> (``{host: common shingles}`` pairs, the same for the checks (``check_common_docs``),
+    the corpus's common shingles as one element):
+    per host its ``common_pages`` pages whose id hashes lowest, globally the ``global_pages``
+    lowest, each picked by a bounded combiner (the same pages as curate.dedup.candidates.sample_rows),
+    then shingled from their files."""
+    entries = nodes | "SampleEntry" >> beam.MapTuple(_sample_entry)
+    per_host = (entries
+                | "WithHost" >> beam.Filter(_has_host_key)
+                | "HostSample" >> beam.combiners.Top.SmallestPerKey(max(cfg.common_pages, 1) if cfg.common_pages > 0
+                                                                     else 1 << 30, key=_sample_order))
+    glob = (entries
+            | "Unkeyed" >> beam.Map(_unkeyed)
+            | "GlobalSample" >> beam.combiners.Top.Smallest(max(cfg.global_pages, 0), key=_sample_order))
+    shingled = (((per_host | "HostAsks" >> beam.FlatMapTuple(_host_requests)),
+                 (glob | "GlobalAsks" >> beam.FlatMap(_global_requests)))
+                | "Asks" >> beam.Flatten()
+                | "AsksByFile" >> beam.GroupByKey()
+                | "SampleShingles" >> beam.ParDo(SampleShinglesFn(files, cfg.ngram)).with_outputs(GLOBAL, main="host"))
+    host = (shingled.host
+            | "ByHost" >> beam.GroupByKey()
+            | "HostCommon" >> beam.FlatMap(_host_common, cfg).with_outputs("check", main="index"))
+    glob_common = (shingled[GLOBAL]
+                   | "GlobalPages" >> beam.combiners.ToList()
+                   | "GlobalCommon" >> beam.Map(_global_common, cfg))
+    return host.index, host.check, glob_common
+
+
+# --------------------------------------------------------------------------- near pairs: candidates
+
+def _sign_entry(node: tuple, ref: Ref):
+    return _by_file(ref.loc, (ref.id, node, ref.source, ref.host))
+
+
+def _sig_parts(row: np.ndarray, num_perm: int) -> tuple[np.ndarray, np.ndarray]:
+    """A signature store row -> (signature, content signature)."""
+    return row[2:2 + num_perm], row[2 + num_perm:2 + 2 * num_perm]
+
+
+@beam.typehints.with_output_types(Any)  # tagged outputs beside the main one: no inferred type
+class SignFileFn(beam.DoFn):
+    """(file, its nodes) -> (loc, :class:`Light`) per node; on ``STORES`` (file, its row store of
+    [size, content size, signature, content signature] per page), on ``BANDS`` (partition, a
+    block of band keys) for each of the ``parts`` partitions it has keys for.
+
+    The texts are read again from the file and signed ``batch`` at a time with
+    curate.dedup.minhash.signatures and curate.dedup.core.content_signatures,
+    which leaves out the common shingles (side inputs: {host: its common
+    shingles}, the corpus's). A band key is (slot, 64-bit key): slots below the
+    Jaccard index's band count are its bands, the rest the containment index's;
+    its partition is the key modulo ``parts``."""
+
+    def __init__(self, cfg: DedupConfig, files: list[str], work: str, parts: int, batch: int = 256):
+        self.cfg, self.files, self.work, self.parts, self.batch = cfg, files, work, parts, batch
+
+    def process(self, element, common=None, glob=None):
+        cfg = self.cfg
+        index, members = element
+        members = sorted(members)
+        rows = [row for row, _ in members]
+        texts = {row: doc.text for row, doc in reread(self.files[index], {row: m[0] for row, m in members})}
+        n = len(rows)
+        hosts = np.array([host for _, (_, _, _, host) in members], np.uint64)
+        sigs, sizes = signatures([texts[row] for row in rows], cfg, batch=self.batch)
+        csigs, csizes = content_signatures(((k, texts[row]) for k, row in enumerate(rows)), n, hosts,
+                                           common or {}, glob if glob is not None else np.empty(0, np.uint32),
+                                           cfg, batch=self.batch)
+        del texts
+        metric("dedup:signatures", n)
+        locs = np.array([index << ROW_BITS | row for row in rows], np.uint64)
+        table = np.empty((n, 2 + 2 * cfg.num_perm), np.uint32)
+        table[:, 0], table[:, 1] = sizes, csizes
+        table[:, 2:2 + cfg.num_perm], table[:, 2 + cfg.num_perm:] = sigs, csigs
+        store = spill.unique_path(join(self.work, "signatures"), f"f{index:05d}", "rows")
+        spill.put_rows(store, locs, list(table))
+        yield beam.pvalue.TaggedOutput(STORES, (index, store))
+
+        jb, jr = cfg.jaccard_index()
+        slots, keys, where = [], [], []
+        for k in range(n):
+            if sizes[k]:
+                keys.append(band_keys(sigs[k], cfg, jb, jr))
+                slots.append(np.arange(jb, dtype=np.uint16))
+                where.append(np.full(jb, locs[k], np.uint64))
+            if csizes[k]:
+                keys.append(band_keys(csigs[k], cfg))
+                slots.append(np.arange(jb, jb + cfg.bands, dtype=np.uint16))
+                where.append(np.full(cfg.bands, locs[k], np.uint64))
+        if keys:
+            keys_, slots_, where_ = np.concatenate(keys), np.concatenate(slots), np.concatenate(where)
+            part = keys_ % np.uint64(self.parts)
+            for p in np.unique(part).tolist():
+                sel = part == p
+                block = spill.unique_path(join(self.work, "bands"), f"p{p:04d}-f{index:05d}", "npz")
+                spill.put_block(block, slot=slots_[sel], key=keys_[sel], loc=where_[sel])
+                yield beam.pvalue.TaggedOutput(BANDS, (p, block))
+        for (row, (_, node, source, host)), size, csize, loc in zip(members, sizes.tolist(), csizes.tolist(),
+                                                                      locs.tolist()):
+            yield loc, Light(node, int(size), int(csize), source, host, loc)
+
+
+class BucketsFn(beam.DoFn):
+    """(partition, its band blocks) -> (loc, bucket) for each page of a bucket that holds two or
+    more: a bucket is ``(index, band, key)``, index "j" (Jaccard) or "c" (containment)."""
+
+    def __init__(self, jaccard_bands: int):
+        self.jb = jaccard_bands
+
+    def process(self, element):
+        _, paths = element
+        blocks = [spill.get_block(path) for path in sorted(paths)]
+        slot = np.concatenate([b["slot"] for b in blocks])
+        key = np.concatenate([b["key"] for b in blocks])
+        loc = np.concatenate([b["loc"] for b in blocks])
+        del blocks
+        order = np.lexsort((loc, key, slot))
+        slot, key, loc = slot[order], key[order], loc[order]
+        same = (slot[1:] == slot[:-1]) & (key[1:] == key[:-1])
+        shared = np.zeros(len(key), bool)
+        shared[1:] |= same
+        shared[:-1] |= same
+        metric("dedup:band_keys", len(key))
+        for s, k, at in zip(slot[shared].tolist(), key[shared].tolist(), loc[shared].tolist()):
+            yield at, (("j", s, k) if s < self.jb else ("c", s - self.jb, k))
+
+
+def _member(joined: Joined):
+    if joined.value is None:
+        metric("dedup:bucket_members_unknown")   # every banded page has a Light: a lost shuffle item
+        return
+    yield joined.item, joined.value
 
 
 class BucketPairsFn(beam.DoFn):
@@ -495,27 +683,25 @@ def _any(values):
     return next(iter(values))
 
 
-def _pair_a(element) -> tuple:
-    (a, _), _ = element
-    return a
+class ScoreFn(beam.DoFn):
+    """A candidate -> (pair, :class:`Scored`): both pages' signatures read from their files'
+    row stores (side input {file: store}), scored as on one machine."""
+
+    def __init__(self, cfg: DedupConfig):
+        self.cfg = cfg
+
+    def process(self, element, stores):
+        pair, (a, b) = element
+        sig_a, csig_a = _sig_parts(spill.get_row(stores[file_of(a.loc)], a.loc), self.cfg.num_perm)
+        sig_b, csig_b = _sig_parts(spill.get_row(stores[file_of(b.loc)], b.loc), self.cfg.num_perm)
+        jc, jf = pair_scores(sig_a, sig_b, csig_a, csig_b, a.csize, b.csize)
+        j, c = estimate(sig_a, sig_b, a.size, b.size)
+        yield pair, Scored(a, b, float(jc), float(jf), float(j), float(c))
 
 
-def _pair_b(element) -> tuple:
-    (_, b), _ = element
-    return b
-
-
-def _pair_members(element, signed_a: Signed, signed_b: Signed):
-    (a, b), _ = element
-    return (a, b), (Member(a, *signed_a), Member(b, *signed_b))
-
-
-def _ends(pair, members):
+def _ends(pair, scored: Scored):
     """A candidate -> (end, (rank of the other end for it, the pair)) for both ends (cap_pairs' order)."""
-    a, b = members
-    jc, jf = pair_scores(a.sig, b.sig, a.csig, b.csig, a.csize, b.csize)
-    jc, jf = float(jc), float(jf)
-    return [(pair[0], (-jc, -jf, pair[1], pair)), (pair[1], (-jc, -jf, pair[0], pair))]
+    return [(pair[0], (-scored.jc, -scored.jf, pair[1], pair)), (pair[1], (-scored.jc, -scored.jf, pair[0], pair))]
 
 
 class KeepBest(beam.CombineFn):
@@ -556,7 +742,7 @@ def _kept_pairs(end, counted):
         yield pair, True
 
 
-def _with_members(grouped):
+def _with_scores(grouped):
     pair, groups = grouped
     if groups["kept"] and groups["pair"]:
         yield pair, groups["pair"][0]
@@ -570,85 +756,38 @@ class VerifyFn(beam.DoFn):
         self.cfg = cfg
 
     def process(self, element):
-        _, (a, b) = element
+        _, s = element
+        a, b = s.a, s.b
         metric("dedup:candidate_pairs")
-        j, c = estimate(a.sig, b.sig, a.size, b.size)
-        if j >= self.cfg.threshold:
+        if s.j >= self.cfg.threshold:
             yield Edge(a.node, b.node, True, a.size, b.size)
-        elif needs_exact(j, c, a.size, b.size, self.cfg):
-            yield beam.pvalue.TaggedOutput(CHECKS, Check(a.node, b.node, a.size, b.size, a.host, b.host))
-
-
-def _sample_page(element: tuple, n: int) -> tuple[int, tuple]:
-    node, doc = element
-    return host_key(doc.url), (sample_key(node_id(node)), node_id(node), shingle_hashes(doc.text, n))
-
-
-def _has_host_key(element) -> bool:
-    host, _ = element
-    return host != 0
-
-
-def _sample_order(page: tuple) -> tuple:
-    key, doc_id, _ = page
-    return key, doc_id
-
-
-def _host_common(element, cfg: DedupConfig):
-    host, pages = element
-    arrs = [hashes for _, _, hashes in pages]
-    c = host_common(arrs, cfg)
-    if len(c):
-        yield host, c
-    c = host_common(arrs, cfg, cfg.check_common_docs, cfg.small_host_pages)
-    if len(c):
-        yield beam.pvalue.TaggedOutput("check", (host, c))
-
-
-def _global_common(pages, cfg: DedupConfig):
-    return global_common([hashes for _, _, hashes in pages], cfg)
-
-
-def _unkeyed(element):
-    _, page = element
-    return page
+        elif needs_exact(s.j, s.c, a.size, b.size, self.cfg):
+            yield beam.pvalue.TaggedOutput(CHECKS, Check(a.node, b.node, a.size, b.size, a.host, b.host,
+                                                         a.loc, b.loc))
 
 
 @beam.ptransform_fn
-def CommonShingles(nodes, cfg: DedupConfig):
-    """Nodes -> (``{host: common shingles}`` pairs, the same for the checks (``check_common_docs``),
-    the corpus's common shingles as one element):
-    per host its ``common_pages`` pages whose id hashes lowest, globally the ``global_pages``
-    lowest, each picked by a bounded combiner (the same pages as curate.dedup.candidates.sample_rows)."""
-    pages = nodes | "SamplePage" >> beam.Map(_sample_page, cfg.ngram)
-    per_host = (pages
-                | "WithHost" >> beam.Filter(_has_host_key)
-                | "HostSample" >> beam.combiners.Top.SmallestPerKey(max(cfg.common_pages, 1) if cfg.common_pages > 0
-                                                                     else 1 << 30, key=_sample_order)
-                | "HostCommon" >> beam.FlatMap(_host_common, cfg).with_outputs("check", main="index"))
-    glob = (pages
-            | "Unkeyed" >> beam.Map(_unkeyed)
-            | "GlobalSample" >> beam.combiners.Top.Smallest(max(cfg.global_pages, 0), key=_sample_order)
-            | "GlobalCommon" >> beam.Map(_global_common, cfg))
-    return per_host.index, per_host.check, glob
-
-
-@beam.ptransform_fn
-def Candidates(nodes, cfg: DedupConfig, scope: str, chunk: int = 2000):
+def Candidates(nodes, cfg: DedupConfig, scope: str, files: list[str], work: str, parts: int):
     """Nodes -> ``EDGES`` (kept candidates whose estimated Jaccard passes) and ``CHECKS``
     (distinct kept candidates only the containment rule could join), and the hosts' common
     shingles (``common``, for the checks): the two LSH indexes of curate.dedup.candidates,
     then each page's ``max_candidates`` best (a combiner per page, so bounded)."""
-    common, check, glob = nodes | "Common" >> CommonShingles(cfg)
-    common_side = beam.pvalue.AsDict(common)
-    signed = nodes | "Signatures" >> beam.ParDo(SignatureFn(cfg), common=common_side,
-                                                glob=beam.pvalue.AsSingleton(glob))
-    pairs = (signed
-             | "BandKeys" >> beam.ParDo(BandKeysFn(cfg))
-             | "Buckets" >> beam.GroupByKey()
+    common, check, glob = nodes | "Common" >> CommonShingles(cfg, files)
+    signed = (nodes
+              | "SignEntry" >> beam.MapTuple(_sign_entry)
+              | "ByFile" >> beam.GroupByKey()
+              | "Sign" >> beam.ParDo(SignFileFn(cfg, files, work, parts), common=beam.pvalue.AsDict(common),
+                                     glob=beam.pvalue.AsSingleton(glob)).with_outputs(STORES, BANDS, main="light"))
+    jb, _ = cfg.jaccard_index()
+    pairs = (signed[BANDS]
+             | "ByPart" >> beam.GroupByKey()
+             | "Buckets" >> beam.ParDo(BucketsFn(jb))
+             | "Members" >> Lookup(signed.light)
+             | "Member" >> beam.FlatMap(_member)
+             | "Bucket" >> beam.GroupByKey()
              | "Pairs" >> beam.ParDo(BucketPairsFn(cfg, scope))
              | "DistinctPairs" >> beam.CombinePerKey(_any)    # a pair that shares several bands: once
-             | "PairSignatures" >> LookupBoth(signed, _pair_a, _pair_b, _pair_members, chunk))
+             | "Score" >> beam.ParDo(ScoreFn(cfg), stores=beam.pvalue.AsDict(signed[STORES])))
     capped = pairs | "NoCap" >> beam.Filter(lambda _: False)
     if cfg.max_candidates > 0:
         best = (pairs
@@ -660,7 +799,7 @@ def Candidates(nodes, cfg: DedupConfig, scope: str, chunk: int = 2000):
                 | "DistinctKept" >> beam.CombinePerKey(_any))
         pairs = ({"kept": kept, "pair": pairs}
                  | "JoinKept" >> beam.CoGroupByKey()
-                 | "WithMembers" >> beam.FlatMap(_with_members))
+                 | "WithScores" >> beam.FlatMap(_with_scores))
     out = pairs | "Verify" >> beam.ParDo(VerifyFn(cfg)).with_outputs(CHECKS, main=EDGES)
     counts = {"candidates": pairs | "CountCandidates" >> beam.combiners.Count.Globally(),
               "cap_docs": capped | "CountCapped" >> beam.combiners.Count.Globally()}
@@ -669,114 +808,151 @@ def Candidates(nodes, cfg: DedupConfig, scope: str, chunk: int = 2000):
 
 # --------------------------------------------------------------------------- near pairs: verification
 
+# template counts are kept in this many row stores, a host's in the one its key picks
+HOST_PARTS = 16
+
+
 def _check_ends(check: Check):
-    return [(check.a, check.host_a), (check.b, check.host_b)]
+    return [(check.loc_a, (node_id(check.a), check.host_a)), (check.loc_b, (node_id(check.b), check.host_b))]
 
 
-def _node_text(node: tuple, doc: Document) -> tuple[tuple, str]:
-    return node, doc.text
+def _checked_by_file(element):
+    loc, item = element
+    return _by_file(loc, item)
 
 
-def _shingled(joined: Joined, n: int) -> tuple[tuple, CheckedPage]:
-    node, host, text = joined
-    return node, CheckedPage(host, Shingles(*shingle_positions(text, n)))
+@beam.typehints.with_output_types(Any)  # tagged outputs beside the main one: no inferred type
+class ShingleFileFn(beam.DoFn):
+    """(file, its checked pages) -> on ``STORES`` (file, its row store of [shingles, where each
+    first occurs] per page: shingle_positions), and (host, (set_key, loc)) for each page with a host."""
+
+    def __init__(self, files: list[str], work: str, n: int):
+        self.files, self.work, self.n = files, work, n
+
+    def process(self, element):
+        index, pages = element
+        asked = dict(pages)
+        locs, rows = [], []
+        for row, doc in reread(self.files[index], {row: doc_id for row, (doc_id, _) in asked.items()}):
+            host = asked[row][1]
+            hashes, first = shingle_positions(doc.text, self.n)
+            loc = index << ROW_BITS | row
+            locs.append(loc)
+            rows.append(np.concatenate((hashes, first.astype(np.uint32))))
+            if host:
+                yield host, (set_key(hashes), loc)
+        store = spill.unique_path(join(self.work, "shingles"), f"f{index:05d}", "rows")
+        spill.put_rows(store, locs, rows)
+        yield beam.pvalue.TaggedOutput(STORES, (index, store))
 
 
-def _page_shingles(node: tuple, page: CheckedPage) -> tuple[tuple, Shingles]:
-    return node, page.shingles
+def _page_shingles(stores: dict, loc: int) -> tuple[np.ndarray, np.ndarray]:
+    """A checked page's (shingles, where each first occurs) from its file's row store."""
+    row = spill.get_row(stores[file_of(loc)], loc)
+    n = len(row) // 2
+    return row[:n], row[n:].astype(np.int32)
 
 
-def _has_host(element: tuple[tuple, CheckedPage]) -> bool:
-    _, page = element
-    return page.host != 0
-
-
-def _template_page(node: tuple, page: CheckedPage) -> tuple[int, tuple[int, np.ndarray]]:
-    # with its content key: a host's sample is its pages that hash lowest, the same pages as on one machine
-    return page.host, (set_key(page.shingles.hashes), page.shingles.hashes)
-
-
-def _content_key(page: tuple[int, np.ndarray]) -> int:
+def _content_key(page: tuple) -> int:
     key, _ = page
     return key
 
 
-def _host_counts(host: int, pages) -> tuple[int, tuple]:
-    return host, shingle_counts([hashes for _, hashes in pages])
+class HostCountsFn(beam.DoFn):
+    """(host, its template pages) -> (partition, (host, shingle_counts of the pages))."""
+
+    def process(self, element, stores):
+        host, pages = element
+        vals, counts = shingle_counts([_page_shingles(stores, loc)[0] for _, loc in pages])
+        yield host % HOST_PARTS, (host, vals, counts)
 
 
-def _template_applies(sets: CheckSets, partitions: int, template_docs: int) -> int:
-    """Partition 0: both pages have a host and the template rule is on; 1: no template."""
-    return 0 if (template_docs and sets.check.host_a and sets.check.host_b) else 1
+class HostStoreFn(beam.DoFn):
+    """(partition, its hosts' counts) -> (partition, a row store of [shingles, counts] per host)."""
+
+    def __init__(self, work: str):
+        self.work = work
+
+    def process(self, element):
+        part, hosts = element
+        hosts = list(hosts)
+        store = spill.unique_path(join(self.work, "templates"), f"h{part:03d}", "rows")
+        spill.put_rows(store, [host for host, _, _ in hosts],
+                       [np.concatenate((vals, counts.astype(np.uint32))) for _, vals, counts in hosts])
+        yield part, store
 
 
-def _with_site_counts(sets: CheckSets, counts_a, counts_b) -> CheckSets:
-    check = sets.check
-    counts = site_counts(sets.a.hashes, sets.b.hashes, check.host_a, check.host_b,
-                         {check.host_a: counts_a, check.host_b: counts_b})
-    return sets._replace(counts=counts)
+def _host_counts(stores: dict, host: int) -> tuple[np.ndarray, np.ndarray] | None:
+    path = stores.get(host % HOST_PARTS)
+    row = spill.get_row(path, host) if path else None
+    if row is None:
+        return None
+    n = len(row) // 2
+    return row[:n], row[n:].astype(np.int64)
 
 
 class ExactCheckFn(beam.DoFn):
-    """:class:`CheckSets` -> an :class:`Edge` when the exact containment rule holds
-    (curate.dedup.rules.copy_containment: site template left out, the opening checked)."""
+    """A :class:`Check` -> an :class:`Edge` when the exact containment rule holds
+    (curate.dedup.rules.copy_containment: site template left out, the opening checked);
+    the pages' shingles and their hosts' template counts read from the row stores."""
 
     def __init__(self, cfg: DedupConfig):
         self.cfg = cfg
 
-    def process(self, sets: CheckSets, common=None):
-        check, a, b = sets.check, sets.a, sets.b
+    def process(self, check: Check, shingles, templates, common=None):
+        cfg = self.cfg
+        a, a_first = _page_shingles(shingles, check.loc_a)
+        b, b_first = _page_shingles(shingles, check.loc_b)
         same_host = bool(check.host_a) and check.host_a == check.host_b
-        counts = sets.counts
-        if common and self.cfg.template_docs:   # the sampled common shingles count as template too
-            counts = with_common(a.hashes, b.hashes, check.host_a, check.host_b, counts, common,
-                                 self.cfg.template_docs)
-        c = copy_containment(a.hashes, a.first, b.hashes, b.first, counts, self.cfg, same_host)
+        counts = None
+        if cfg.template_docs and check.host_a and check.host_b:
+            counts = site_counts(a, b, check.host_a, check.host_b,
+                                 {check.host_a: _host_counts(templates, check.host_a),
+                                  check.host_b: _host_counts(templates, check.host_b)})
+        if common and cfg.template_docs:   # the sampled common shingles count as template too
+            counts = with_common(a, b, check.host_a, check.host_b, counts, common, cfg.template_docs)
+        c = copy_containment(a, a_first, b, b_first, counts, cfg, same_host)
         metric("dedup:exact_containment_checks")
-        if is_duplicate(0.0, c, check.size_a, check.size_b, self.cfg):
+        if is_duplicate(0.0, c, check.size_a, check.size_b, cfg):
             yield Edge(check.a, check.b, False, check.size_a, check.size_b)
 
 
 @beam.ptransform_fn
-def Verification(checks, cfg: DedupConfig, nodes, common, chunk: int = 2000):
+def Verification(checks, cfg: DedupConfig, common, files: list[str], work: str):
     """Checks -> the :class:`Edge`s the exact containment rule confirms.
 
-    Each checked page is shingled once (with where each shingle first occurs,
-    for its opening); its shingles serve its host's template and every check
-    it is in. Site templates: per host, how many of its checked pages hold each
-    shingle (curate.dedup.templates.host_counts, the same pages as on one
-    machine), at most ``template_pages`` of them, picked by a combiner, so no
-    worker holds a whole host; each check picks up the counts of its first
-    host, then of its second, for its own two pages only, so no element
-    carries a whole host's counts.
+    Each checked page is shingled once, from its file (with where each shingle
+    first occurs, for its opening), into its file's row store; its shingles serve
+    its host's template and every check it is in. Site templates: per host, how
+    many of its checked pages hold each shingle (curate.dedup.templates.host_counts,
+    the same pages as on one machine), at most ``template_pages`` of them, picked
+    by a combiner, so no worker holds a whole host; the counts go to row stores
+    too, and each check reads its two pages and its hosts' counts by key.
     """
-    texts = nodes | "NodeText" >> beam.MapTuple(_node_text)
-    pages = (checks
-             | "CheckedNodes" >> beam.FlatMap(_check_ends)
-             | "DistinctNodes" >> beam.Distinct()
-             | "Texts" >> Lookup(texts)
-             | "Shingle" >> beam.Map(_shingled, cfg.ngram))
-    shingles = pages | "PageShingles" >> beam.MapTuple(_page_shingles)
-    with_sets = checks | "PairShingles" >> LookupBoth(shingles, operator.attrgetter("a"),
-                                                      operator.attrgetter("b"), CheckSets, chunk)
-
-    host_pages = (pages
-                  | "WithHost" >> beam.Filter(_has_host)
-                  | "TemplatePage" >> beam.MapTuple(_template_page))
+    shingled = (checks
+                | "CheckedPages" >> beam.FlatMap(_check_ends)
+                | "DistinctPages" >> beam.Distinct()
+                | "PagesByFile" >> beam.Map(_checked_by_file)
+                | "ByFile" >> beam.GroupByKey()
+                | "Shingle" >> beam.ParDo(ShingleFileFn(files, work, cfg.ngram)).with_outputs(STORES, main="hosts"))
+    stores = beam.pvalue.AsDict(shingled[STORES])
+    host_pages = shingled.hosts
     if cfg.template_pages > 0:
         host_pages = host_pages | "TemplatePages" >> beam.combiners.Top.SmallestPerKey(
             cfg.template_pages, key=_content_key)
     else:
         host_pages = host_pages | "ByHost" >> beam.GroupByKey()
-    host_counts = host_pages | "HostCounts" >> beam.MapTuple(_host_counts)
-
-    templated, plain = with_sets | "Templated" >> beam.Partition(_template_applies, 2, cfg.template_docs)
-    with_counts = templated | "SiteCounts" >> LookupBoth(host_counts, operator.attrgetter("check.host_a"),
-                                                         operator.attrgetter("check.host_b"), _with_site_counts,
-                                                         chunk)
-    return ((with_counts, plain)
-            | "AllChecks" >> beam.Flatten()
-            | "ExactCheck" >> beam.ParDo(ExactCheckFn(cfg), common=beam.pvalue.AsDict(common)))
+    templates = (host_pages
+                 | "HostCounts" >> beam.ParDo(HostCountsFn(), stores=stores)
+                 | "ByPart" >> beam.GroupByKey()
+                 | "HostStores" >> beam.ParDo(HostStoreFn(work)))
+    # materialised first: fused into the step that makes the checks, the check would wait
+    # on side inputs computed downstream of that same step
+    return (checks
+            | "Materialise" >> beam.Reshuffle()
+            | "ExactCheck" >> beam.ParDo(ExactCheckFn(cfg), shingles=stores,
+                                         templates=beam.pvalue.AsDict(templates),
+                                         common=beam.pvalue.AsDict(common)))
 
 
 def _larger_first(edge: Edge) -> Edge:
@@ -787,11 +963,11 @@ def _larger_first(edge: Edge) -> Edge:
 
 
 @beam.ptransform_fn
-def NearPairs(nodes, cfg: DedupConfig, scope: str, chunk: int = 2000):
-    """Nodes ``(rank key, Document)`` -> (distinct verified :class:`Edge`s, larger node first;
+def NearPairs(nodes, cfg: DedupConfig, scope: str, files: list[str], work: str, parts: int):
+    """Nodes ``(rank key, Ref)`` -> (distinct verified :class:`Edge`s, larger node first;
     {"candidates", "cap_docs"}: one-element counts)."""
-    found = nodes | "Candidates" >> Candidates(cfg, scope, chunk)
-    confirmed = found[CHECKS] | "Verification" >> Verification(cfg, nodes, found["common"], chunk)
+    found = nodes | "Candidates" >> Candidates(cfg, scope, files, work, parts)
+    confirmed = found[CHECKS] | "Verification" >> Verification(cfg, found["common"], files, work)
     edges = ((found[EDGES], confirmed)
              | "AllEdges" >> beam.Flatten()
              | "LargerFirst" >> beam.Map(_larger_first)
@@ -880,8 +1056,8 @@ def Representatives(edges, labels):
 
 # --------------------------------------------------------------------------- routing and annotation
 
-def _leader_id(node: tuple, doc: Document) -> tuple[tuple, str]:
-    return node, doc.id
+def _leader_id(node: tuple, ref: Ref) -> tuple[tuple, str]:
+    return node, ref.id
 
 
 def _leader_root(joined: Joined) -> tuple[str, tuple]:
@@ -893,19 +1069,24 @@ def _by_target(doc_id: str, target: str) -> tuple[str, str]:
     return target, doc_id
 
 
+def _by_winner(loc: int, routed: tuple[str, str]) -> tuple[str, tuple[int, str]]:
+    doc_id, winner = routed
+    return winner, (loc, doc_id)
+
+
 def _winner_route(joined: Joined) -> tuple[str, tuple[str, tuple]]:
     leader, winner, root = joined
     return winner, (leader, root)
 
 
-def _doc_route(joined: Joined) -> tuple[str, Route]:
-    winner, doc_id, (leader, root) = joined
-    return doc_id, Route(winner, leader, root)
+def _doc_route(joined: Joined) -> tuple[int, Route]:
+    winner, (loc, doc_id), (leader, root) = joined
+    return loc, Route(doc_id, winner, leader, root)
 
 
 @beam.ptransform_fn
 def Routes(parents, url_routes, exact_routes, leaders):
-    """Representatives -> (id, :class:`Route`) for every document: id -> URL winner ->
+    """Representatives -> (loc, :class:`Route`) for every document: id -> URL winner ->
     exact leader -> representative node (the leader's own node when it is kept)."""
     leader_root = (leaders
                    | "LeaderIds" >> beam.MapTuple(_leader_id)
@@ -916,28 +1097,20 @@ def Routes(parents, url_routes, exact_routes, leaders):
                     | "LeaderRoots" >> Lookup(leader_root)
                     | "WinnerRoute" >> beam.Map(_winner_route))
     return (url_routes
-            | "ByWinner" >> beam.MapTuple(_by_target)
+            | "ByWinner" >> beam.MapTuple(_by_winner)
             | "WinnerRoutes" >> Lookup(winner_route)
             | "DocRoute" >> beam.Map(_doc_route))
 
 
-def _by_id(doc: Document) -> tuple[str, Document]:
-    metric(DOCS_IN)
-    return doc.id, doc
-
-
-class AnnotateFn(beam.DoFn):
-    """Document + its :class:`Route` -> the document annotated as on one machine."""
-
-    def process(self, joined: Joined):
-        doc_id, doc, route = joined
-        of_reference = is_reference(route.root)
-        cluster = node_id(route.root)
-        reason = duplicate_reason(of_reference or cluster != doc_id, url=route.winner != doc_id,
-                                  exact=route.leader != doc_id, reference=of_reference)
-        metric("docs")
-        metric(f"dropped:{reason}_duplicate" if reason else "kept")
-        yield annotate_duplicate(doc, cluster, reason, of_reference)
+def annotated(doc: Document, route: Route) -> Document:
+    """A document and its :class:`Route` -> the document annotated as on one machine."""
+    of_reference = is_reference(route.root)
+    cluster = node_id(route.root)
+    reason = duplicate_reason(of_reference or cluster != doc.id, url=route.winner != doc.id,
+                              exact=route.leader != doc.id, reference=of_reference)
+    metric("docs")
+    metric(f"dropped:{reason}_duplicate" if reason else "kept")
+    return annotate_duplicate(doc, cluster, reason, of_reference)
 
 
 # --------------------------------------------------------------------------- outputs
@@ -946,30 +1119,42 @@ def _is_kept(doc: Document) -> bool:
     return not doc.metadata["duplicate"]
 
 
-class WriteShardFn(beam.DoFn):
-    """(shard, documents sorted by id) -> OUT/docs/part-N.parquet (all) and OUT/kept/part-N.parquet.
+class WriteFileFn(beam.DoFn):
+    """(input file, its documents' routes) -> OUT/docs/part-N.parquet (all its documents, in
+    its order, annotated) and OUT/kept/part-N.parquet, N the file's index among the inputs.
 
-    Yields a few numbers per shard, never per document: the driver reads every shard's summary.
-    """
+    The documents are read again and streamed to the two files, so a worker holds
+    a file's routes, not its texts. Yields a few numbers per file, never per
+    document: the driver reads every file's summary."""
 
-    def __init__(self, out: str):
-        self.out = out
+    def __init__(self, files: list[str], out: str):
+        self.files, self.out = files, out
 
     def process(self, element):
-        shard, docs = element
-        kept = [d for d in docs if _is_kept(d)]
-        put_documents(join(self.out, "docs", shard_name(shard)), docs)
-        put_documents(join(self.out, "kept", shard_name(shard)), kept)
+        index, routed = element
+        routes = dict(routed)
         by_source: dict[str, list[int]] = {}
-        for d in docs:
-            counts = by_source.setdefault(d.source, [0, 0])
-            counts[0] += 1
-            counts[1] += not _is_kept(d)
-        yield {"docs": len(docs), "kept": len(kept), "by_source": by_source}
+        with tempfile.TemporaryDirectory() as tmp:
+            local = {part: os.path.join(tmp, f"{part}.parquet") for part in ("docs", "kept")}
+            with DocumentWriter(local["docs"]) as docs, DocumentWriter(local["kept"]) as kept:
+                for row, doc in reread(self.files[index], {row: route.id for row, route in routes.items()}):
+                    doc = annotated(doc, routes[row])
+                    docs.write(doc)
+                    counts = by_source.setdefault(doc.source, [0, 0])
+                    counts[0] += 1
+                    if _is_kept(doc):
+                        kept.write(doc)
+                    else:
+                        counts[1] += 1
+            n_docs, n_kept = docs.count, kept.count
+            for part, path in local.items():
+                with open(path, "rb") as f:
+                    put(join(self.out, part, shard_name(index)), f.read())
+        yield {"docs": n_docs, "kept": n_kept, "by_source": by_source}
 
 
-def _cluster_member(doc: Document) -> tuple[str, int]:
-    return doc.metadata["cluster"], 1
+def _cluster_member(loc: int, route: Route) -> tuple[str, int]:
+    return node_id(route.root), 1
 
 
 def _size_bin(cluster: str, size: int) -> str:
@@ -977,11 +1162,11 @@ def _size_bin(cluster: str, size: int) -> str:
 
 
 @beam.ptransform_fn
-def ClusterSizes(annotated):
-    """Annotated documents -> (size bin, clusters): counted per cluster, then per bin, so no
-    step sees every document."""
-    return (annotated
-            | "ClusterMember" >> beam.Map(_cluster_member)
+def ClusterSizes(routes):
+    """Routes -> (size bin, clusters): counted per cluster, then per bin, so no step sees
+    every document."""
+    return (routes
+            | "ClusterMember" >> beam.MapTuple(_cluster_member)
             | "ClusterSize" >> beam.CombinePerKey(sum)
             | "SizeBin" >> beam.MapTuple(_size_bin)
             | "BinCount" >> beam.combiners.Count.PerElement())
@@ -1009,27 +1194,31 @@ def _read_small(path: str) -> list:
 # --------------------------------------------------------------------------- graph
 
 def build(p, inputs: list[str], against: list[str], out: str, cfg: DedupConfig, scope: str = "all",
-          rounds: int = 8, shards: int = 1, chunk: int = 2000):
-    """Add the dedup job to ``p``; returns the PCollections of per-shard summaries, of
+          rounds: int = 8, chunk: int = 2000, parts: int = 64):
+    """Add the dedup job to ``p``; returns the PCollections of per-file summaries, of
     (cluster size bin, clusters), the count of unconverged nodes, and {name: one count}
-    (candidate pairs, pages whose candidate cap bound)."""
-    docs = p | "Inputs" >> beam.Create(sorted(inputs)) | "Read" >> beam.ParDo(ReadDocsFn("dedup"))
-    refs = p | "RefInputs" >> beam.Create(sorted(against)) | "ReadRefs" >> beam.ParDo(ReadDocsFn("dedup"))
+    (candidate pairs, pages whose candidate cap bound). Files are numbered inputs
+    first, then references; intermediate files go to OUT/_work."""
+    files = list(inputs) + list(against)
+    work = join(out, "_work")
+    docs = (p | "Inputs" >> beam.Create(list(enumerate(inputs)))
+            | "Read" >> beam.ParDo(ReadRefsFn(count=True)))
+    refs = (p | "RefInputs" >> beam.Create([(len(inputs) + k, path) for k, path in enumerate(against)])
+            | "ReadRefs" >> beam.ParDo(ReadRefsFn(count=False)))
 
     url = docs | "UrlStage" >> UrlStage(chunk)
     exact = url[WINNERS] | "ExactStage" >> ExactStage(scope, chunk)
     nodes = ((exact[LEADERS], refs | "RefNodes" >> beam.Map(_reference_node))
              | "AllNodes" >> beam.Flatten())
-    edges, counts = nodes | "NearPairs" >> NearPairs(cfg, scope, chunk)
+    edges, counts = nodes | "NearPairs" >> NearPairs(cfg, scope, files, work, parts)
     components = edges | "Components" >> Components(rounds)
     parents = edges | "Representatives" >> Representatives(components["labels"])
     routes = parents | "Routes" >> Routes(url.routes, exact.routes, exact[LEADERS])
-    annotated = (docs
-                 | "DocById" >> beam.Map(_by_id)
-                 | "WithRoute" >> Lookup(routes)
-                 | "Annotate" >> beam.ParDo(AnnotateFn()))
-    summaries = annotated | "ByShard" >> ByShard(shards) | "Write" >> beam.ParDo(WriteShardFn(out))
-    histogram = annotated | "ClusterSizes" >> ClusterSizes()
+    summaries = (routes
+                 | "RoutesByFile" >> beam.MapTuple(_by_file)
+                 | "ByFile" >> beam.GroupByKey()
+                 | "Write" >> beam.ParDo(WriteFileFn(files, out)))
+    histogram = routes | "ClusterSizes" >> ClusterSizes()
     return summaries, histogram, components["unconverged"], counts
 
 
@@ -1039,13 +1228,13 @@ def _parser():
     ap = job_parser("pipelines.dedup", __doc__)
     ap.add_argument("--input", action="extend", nargs="+", required=True, help="documents files or globs")
     ap.add_argument("--against", action="extend", nargs="*", default=[], help="reference documents files or globs")
-    ap.add_argument("--out", required=True, help="output directory")
+    ap.add_argument("--out", required=True, help="output directory (one docs/ and kept/ part per input file)")
     add_dedup_arguments(ap, RULE_OPTIONS)
     ap.add_argument("--rounds", type=int, default=8, help="large-star/small-star rounds")
     ap.add_argument("--group-chunk", type=int, default=2000,
                     help="a join group holds at most about this many items (a key with more is split)")
-    ap.add_argument("--shards", type=int, default=0,
-                    help="output Parquet shards (default: one per 256 MB of input, so a shard fits a worker)")
+    ap.add_argument("--band-parts", type=int, default=64,
+                    help="partitions of the band keys (73 per page): a worker holds one at a time")
     ap.add_argument("-q", "--quiet", action="store_true")
     add_runner_args(ap, workers=1)
     return ap
@@ -1055,13 +1244,16 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     """Run the dedup job; returns the stats written to OUT/stats.json."""
     args, beam_args = _parser().parse_known_args(argv)
     cfg = config_from_args(args)
+    if args.band_parts < 1:
+        raise SystemExit("pipelines.dedup: --band-parts must be at least 1")
     inputs, against = expand(args.input), expand(args.against) if args.against else []
     out = args.out
     with job_lock(out, "pipelines.dedup"):
+        work = join(out, "_work")
+        spill.remove(work)   # a killed run's leftovers
         p = make_pipeline(args, beam_args, test_pipeline)
-        shards = args.shards or auto_shards(inputs + against)
-        summaries, histogram, unconverged, counts = build(p, inputs, against, out, cfg, args.scope, args.rounds, shards,
-                                                          args.group_chunk)
+        summaries, histogram, unconverged, counts = build(p, inputs, against, out, cfg, args.scope, args.rounds,
+                                                          args.group_chunk, args.band_parts)
         small = {name: join(out, f"_{name}.jsonl") for name in ("summaries", "histogram", "unconverged",
                                                                  "candidates", "cap_docs")}
         summaries | "PutSummaries" >> PutSmall(small["summaries"])
@@ -1069,8 +1261,11 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
         unconverged | "PutUnconverged" >> PutSmall(small["unconverged"])
         counts["candidates"] | "PutCandidates" >> PutSmall(small["candidates"])
         counts["cap_docs"] | "PutCapDocs" >> PutSmall(small["cap_docs"])
-        result = p.run()
-        result.wait_until_finish()
+        try:
+            result = p.run()
+            result.wait_until_finish()
+        finally:
+            spill.remove(work)
 
         parts = _read_small(small["summaries"])
         total, removed = {}, {}
@@ -1081,7 +1276,7 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
         stats = {"config": cfg.to_dict(), "scope": args.scope, "rounds": args.rounds,
                  "documents": sum(total.values()), "kept": sum(s["kept"] for s in parts),
                  "cluster_size_histogram": sorted_bins(dict(_read_small(small["histogram"]))),
-                 "output_shards": shards,
+                 "output_shards": len(parts),
                  "removed_share_by_source": {k: round(removed[k] / n, 6) for k, n in sorted(total.items())},
                  "unconverged_nodes": sum(_read_small(small["unconverged"])),
                  "pairs": {"candidates": sum(_read_small(small["candidates"]))},

@@ -395,7 +395,9 @@ def test_beam_pipeline_gives_the_same_clusters_as_one_machine(tmp_path):
              Document(id="url-new", text=OTHER, url="http://p/", created="2021"),
              Document(id="copy-of-orig", text=docs[0].text.upper())]
     refs = [Document(id="ref-1", text=PROSE + " " + OTHER)]
-    write_documents(tmp_path / "in.parquet", docs)
+    half = len(docs) // 2   # two input files, two formats: each is read again where its text is needed
+    write_documents(tmp_path / "in-0.parquet", docs[:half])
+    write_documents(tmp_path / "in-1.jsonl", docs[half:])
     write_documents(tmp_path / "ref.jsonl", refs)
     # a host's template from at most 8 of its checked pages: the busiest sites have more
     mem = dedup_documents(docs, DedupConfig(template_pages=8), against=refs)
@@ -412,8 +414,9 @@ def test_beam_pipeline_gives_the_same_clusters_as_one_machine(tmp_path):
                    and d.metadata["duplicate"]]
     assert len(removed_net) >= 5
     assert all(host[d.id] == host[d.metadata["cluster"]] for d in removed_net)
-    stats = run(["--input", str(tmp_path / "in.parquet"), "--against", str(tmp_path / "ref.jsonl"),
-                 "--out", str(tmp_path / "beam"), "--shards", "2", "--rounds", "4", "--template-pages", "8", "-q"])
+    stats = run(["--input", str(tmp_path / "in-0.parquet"), str(tmp_path / "in-1.jsonl"),
+                 "--against", str(tmp_path / "ref.jsonl"), "--out", str(tmp_path / "beam"), "--rounds", "4",
+                 "--template-pages", "8", "--band-parts", "3", "-q"])
     beam = {d.id: (d.metadata["cluster"], d.metadata["duplicate"], d.metadata.get("duplicate_reason"))
             for part in sorted((tmp_path / "beam" / "docs").glob("*.parquet")) for d in read_documents(part)}
     assert stats["unconverged_nodes"] == 0
@@ -422,7 +425,11 @@ def test_beam_pipeline_gives_the_same_clusters_as_one_machine(tmp_path):
     for key in ("cluster_size_histogram", "removed_share_by_source", "kept", "documents"):
         assert stats[key] == mem.stats[key], key
     assert sum(1 for v in local.values() if v[1]) > 20   # the comparison is not vacuous
+    # one output part per input file, in its order
+    assert [d.id for d in read_documents(tmp_path / "beam" / "docs" / "part-00001.parquet")] == [
+        d.id for d in docs[half:]]
     # every output went through FileSystems with temp+rename: final names only, no leftovers
+    # (the work folder of signatures, shingles and band keys is gone)
     out = tmp_path / "beam"
     assert sorted(p.name for p in out.iterdir()) == ["docs", "kept", "stats.json"]
     assert sorted(p.name for p in (out / "docs").iterdir()) == ["part-00000.parquet", "part-00001.parquet"]
@@ -431,29 +438,57 @@ def test_beam_pipeline_gives_the_same_clusters_as_one_machine(tmp_path):
 
 
 @pytest.mark.beam
-def test_beam_signatures_are_batched_per_bundle_and_equal_one_by_one():
-    import apache_beam as beam
-    from apache_beam.testing.util import assert_that
+def test_beam_signatures_read_again_from_the_file_equal_one_by_one_and_their_band_keys(tmp_path):
+    """The job signs a file's pages from the file read again, in batches, into a row store,
+    and writes their band keys by partition; the signatures equal ``signature``'s one by one."""
+    from apache_beam.pvalue import TaggedOutput
 
-    from pipelines.dedup import SignatureFn
+    from pipelines import spill
+    from pipelines.dedup import BANDS, STORES, ROW_BITS, BucketsFn, SignFileFn
 
     cfg = DedupConfig()
     texts = [PROSE, OTHER, "", "a b", PROSE.upper()] + [f"{PROSE} {k} {OTHER[:k * 7]}" for k in range(20)]
-    elems = [((1, 0.5, f"d{k}"), Document(id=f"d{k}", text=t, source=f"s{k % 2}",
-                                          url=f"http://site{k % 3}.example/{k}" if k % 4 else None))
-             for k, t in enumerate(texts)]
-    want = {}
-    for (node, d) in elems:
-        sig, size = signature(d.text, cfg)
-        want[node] = (sig.tolist(), size, d.source, host_key(d.url))
+    docs = [Document(id=f"d{k}", text=t, source=f"s{k % 2}", url=f"http://site{k % 3}.example/{k}" if k % 4 else None)
+            for k, t in enumerate(texts)]
+    write_documents(tmp_path / "in.jsonl", docs)
+    # every other page is a node (the rest lost to the URL or exact stage); file index 3
+    members = [(k, (d.id, (1, 0.5, d.id), d.source, host_key(d.url))) for k, d in enumerate(docs) if k % 2 == 0]
+    files = ["x", "y", "z", str(tmp_path / "in.jsonl")]
+    out = list(SignFileFn(cfg, files, str(tmp_path / "work"), parts=4, batch=7).process((3, members)))
+    stores = [o.value for o in out if isinstance(o, TaggedOutput) and o.tag == STORES]
+    bands = [o.value for o in out if isinstance(o, TaggedOutput) and o.tag == BANDS]
+    lights = [o for o in out if not isinstance(o, TaggedOutput)]
+    assert [index for index, _ in stores] == [3] and {p for p, _ in bands} <= {0, 1, 2, 3}
+    assert [light.node for _, light in lights] == [m[1][1] for m in members]
+    for loc, light in lights:
+        k = loc & ((1 << ROW_BITS) - 1)
+        assert loc >> ROW_BITS == 3 and light.loc == loc
+        sig, size = signature(docs[k].text, cfg)
+        row = spill.get_row(stores[0][1], loc)
+        assert (int(row[0]), row[2:2 + cfg.num_perm].tolist()) == (size, sig.tolist()) and light.size == size
+    assert spill.get_row(stores[0][1], 3 << ROW_BITS | 1) is None   # not a node: not signed
+    # two equal texts (d0 and d16 = PROSE + " 8 " ...: no; d2 is "" and has no keys): the same
+    # page twice would share every band; here buckets come only from shared keys
+    shared = list(BucketsFn(cfg.jaccard_index()[0]).process((0, [path for _, path in bands])))
+    assert all(loc >> ROW_BITS == 3 for loc, _ in shared)
+    keys = sum(len(spill.get_block(path)["key"]) for _, path in bands)
+    jb, _ = cfg.jaccard_index()
+    assert keys == sum((jb if light.size else 0) + (cfg.bands if light.csize else 0) for _, light in lights)
 
-    def check(got):
-        got = {node: (sig.tolist(), size, src, host) for node, (sig, size, src, host, *_) in got}
-        assert got == want
 
-    with beam.Pipeline(runner="DirectRunner") as p:   # batch 7: full batches in process, the rest in finish_bundle
-        out = p | beam.Create(elems) | beam.ParDo(SignatureFn(cfg, batch=7))
-        assert_that(out, check)
+@pytest.mark.beam
+def test_beam_row_store_reads_each_row_by_key(tmp_path):
+    from pipelines import spill
+
+    rng = np.random.default_rng(5)
+    keys = rng.choice(1 << 40, 300, replace=False).astype(np.uint64)
+    rows = [rng.integers(0, 1 << 32, int(rng.integers(0, 40)), dtype=np.uint32) for _ in keys]
+    path = spill.unique_path(str(tmp_path / "w"), "t", "rows")
+    spill.put_rows(path, keys, rows)
+    assert all(spill.get_row(path, int(k)).tolist() == r.tolist() for k, r in zip(keys, rows))
+    assert spill.get_row(path, 1 << 41) is None
+    spill.remove(str(tmp_path / "w"))
+    assert not (tmp_path / "w").exists()
 
 
 @pytest.mark.beam

@@ -115,7 +115,7 @@ def test_beam_equals_one_machine_on_template_sharing_pages_with_the_cap_and_spli
     local = {d.id: (d.metadata["cluster"], d.metadata["duplicate"], d.metadata.get("duplicate_reason"))
              for d in mem.docs}
     write_documents(tmp_path / "ref.jsonl", [Document(id="ref-0", text=docs[7].text + " an added line")])
-    stats = run(["--input", *map(str, files), "--out", str(tmp_path / "beam"), "--shards", "2",
+    stats = run(["--input", *map(str, files), "--out", str(tmp_path / "beam"), "--band-parts", "2",
                  "--max-candidates", "2", "--group-chunk", "4", "--workers", "1", "-q"])
     beam = {d.id: (d.metadata["cluster"], d.metadata["duplicate"], d.metadata.get("duplicate_reason"))
             for part in sorted((tmp_path / "beam" / "docs").glob("*.parquet")) for d in read_documents(part)}

@@ -137,9 +137,9 @@ def test_dedup_command_on_two_processes_gives_the_in_process_clusters(tmp_path):
     docs = [Document(id=f"d{k}", text=" ".join(words[k % 7:] + [f"w{k % 5}"] * (k % 3)), source="ab"[k % 2],
                      url=f"http://site{k % 4}.example/{k % 9}") for k in range(40)]
     write_documents(tmp_path / "in.jsonl", docs)
-    run(["--input", str(tmp_path / "in.jsonl"), "--out", str(tmp_path / "one"), "--shards", "2", "-q"])
+    run(["--input", str(tmp_path / "in.jsonl"), "--out", str(tmp_path / "one"), "--band-parts", "2", "-q"])
     r = subprocess.run([sys.executable, "-m", "pipelines.dedup", "--input", str(tmp_path / "in.jsonl"),
-                        "--out", str(tmp_path / "two"), "--shards", "2", "-q", "--workers", "2"],
+                        "--out", str(tmp_path / "two"), "--band-parts", "2", "-q", "--workers", "2"],
                        cwd=REPO, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
 
