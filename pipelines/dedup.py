@@ -79,15 +79,16 @@ from typing import Any, Callable, Iterator, NamedTuple
 import apache_beam as beam
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.transforms.window import GlobalWindows
 
 from curate.core.document import Document, DocumentFormatError, DocumentWriter, read_documents
 from curate.core.words import shingle_hashes, shingle_positions
-from curate.dedup.candidates import global_common, host_common, pair_scores, sample_key
+from curate.dedup.candidates import band_keys64, global_common, host_common, pair_scores, sample_key
 from curate.dedup.cluster import large_star, rank_key, representatives, small_star
 from curate.dedup.config import RULE_OPTIONS, DedupConfig, add_dedup_arguments, config_from_args
 from curate.dedup.core import (annotate_duplicate, content_signatures, duplicate_reason, newer, size_bin,
                                sorted_bins, text_key)
-from curate.dedup.minhash import band_keys, bucket_pairs, estimate, signatures
+from curate.dedup.minhash import bucket_pairs, estimate, signatures
 from curate.dedup.rules import copy_containment, is_duplicate, needs_exact
 from curate.dedup.templates import host_key, set_key, shingle_counts, site_counts, with_common
 from pipelines import spill
@@ -392,8 +393,8 @@ def _url_routes(joined: Joined):
     """A ref joined with its URL's winner -> (loc, (id, winner id)), and the winner on ``WINNERS``."""
     ref, winner = joined.item, joined.value.id
     yield ref.loc, (ref.id, winner)
-    if ref.id == winner:
-        yield beam.pvalue.TaggedOutput(WINNERS, ref)
+    if ref.id == winner:   # without what only this stage reads: a million of them wait in the next shuffle
+        yield beam.pvalue.TaggedOutput(WINNERS, ref._replace(url=None, created=None))
 
 
 @beam.ptransform_fn
@@ -469,7 +470,9 @@ def _unkeyed(element):
     return page
 
 
-def _host_requests(host: int, pages: list):
+def _host_requests(host: int, pages: list, smallest: int = 1):
+    if len(pages) < smallest:
+        return   # too few pages for common shingles (curate.dedup.candidates.sample_rows): no sample
     for key, doc_id, loc in pages:
         yield _by_file(loc, (doc_id, host, key))
 
@@ -482,38 +485,55 @@ def _global_requests(pages: list):
 @beam.typehints.with_output_types(Any)  # tagged outputs beside the main one: no inferred type
 class SampleShinglesFn(beam.DoFn):
     """(file, [(row, (id, host, sample key))]) -> the sampled pages' shingles, read from the
-    file: (host, (key, id, shingles)) for a host's sample, (key, id, shingles) on ``GLOBAL``."""
+    file: (key, id, shingles) on ``GLOBAL`` for the corpus's sample; for a host's sample
+    (host, (key, id, loc)), the shingles kept in the file's row store (on ``STORES``), so
+    that no group holds the shingles of every host's sample."""
 
-    def __init__(self, files: list[str], n: int):
-        self.files, self.n = files, n
+    def __init__(self, files: list[str], work: str, n: int):
+        self.files, self.work, self.n = files, work, n
 
     def process(self, element):
         index, asked = element
         asked = list(asked)
         texts = {row: doc.text for row, doc in reread(self.files[index], {row: i for row, (i, _, _) in asked})}
         hashed: dict[int, np.ndarray] = {}
+        kept: dict[int, np.ndarray] = {}
         for row, (doc_id, host, key) in asked:
             if row not in hashed:
                 hashed[row] = shingle_hashes(texts[row], self.n)
             if host:
-                yield host, (key, doc_id, hashed[row])
+                kept[row] = hashed[row]
+                yield host, (key, doc_id, index << ROW_BITS | row)
             else:
                 yield beam.pvalue.TaggedOutput(GLOBAL, (key, doc_id, hashed[row]))
+        if kept:
+            store = spill.unique_path(join(self.work, "samples"), f"f{index:05d}", "rows")
+            spill.put_rows(store, [index << ROW_BITS | row for row in kept], list(kept.values()))
+            yield beam.pvalue.TaggedOutput(STORES, (index, store))
 
 
 def _in_sample_order(pages) -> list:
     return [hashes for *_, hashes in sorted(pages, key=lambda p: (p[0], p[1]))]
 
 
-def _host_common(element, cfg: DedupConfig):
-    host, pages = element
-    arrs = _in_sample_order(pages)
-    c = host_common(arrs, cfg)
-    if len(c):
-        yield host, c
-    c = host_common(arrs, cfg, cfg.check_common_docs, cfg.small_host_pages)
-    if len(c):
-        yield beam.pvalue.TaggedOutput("check", (host, c))
+@beam.typehints.with_output_types(Any)  # tagged outputs beside the main one: no inferred type
+class HostCommonFn(beam.DoFn):
+    """(host, its sample pages (key, id, loc)) -> (host, its common shingles), and on "check"
+    those for the checks (``check_common_docs``); the pages' shingles read from the row stores."""
+
+    def __init__(self, cfg: DedupConfig):
+        self.cfg = cfg
+
+    def process(self, element, stores):
+        cfg = self.cfg
+        host, pages = element
+        arrs = [spill.get_row(stores[file_of(loc)], loc) for *_, loc in sorted(pages)]
+        c = host_common(arrs, cfg)
+        if len(c):
+            yield host, c
+        c = host_common(arrs, cfg, cfg.check_common_docs, cfg.small_host_pages)
+        if len(c):
+            yield beam.pvalue.TaggedOutput("check", (host, c))
 
 
 def _global_common(pages, cfg: DedupConfig):
@@ -521,12 +541,13 @@ def _global_common(pages, cfg: DedupConfig):
 
 
 @beam.ptransform_fn
-def CommonShingles(nodes, cfg: DedupConfig, files: list[str]):
+def CommonShingles(nodes, cfg: DedupConfig, files: list[str], work: str):
     """Nodes -> (``{host: common shingles}`` pairs, the same for the checks (``check_common_docs``),
     the corpus's common shingles as one element):
     per host its ``common_pages`` pages whose id hashes lowest, globally the ``global_pages``
     lowest, each picked by a bounded combiner (the same pages as curate.dedup.candidates.sample_rows),
     then shingled from their files."""
+    smallest = max(min(cfg.common_docs, cfg.check_common_docs, cfg.small_host_pages or cfg.check_common_docs), 1)
     entries = nodes | "SampleEntry" >> beam.MapTuple(_sample_entry)
     per_host = (entries
                 | "WithHost" >> beam.Filter(_has_host_key)
@@ -535,14 +556,16 @@ def CommonShingles(nodes, cfg: DedupConfig, files: list[str]):
     glob = (entries
             | "Unkeyed" >> beam.Map(_unkeyed)
             | "GlobalSample" >> beam.combiners.Top.Smallest(max(cfg.global_pages, 0), key=_sample_order))
-    shingled = (((per_host | "HostAsks" >> beam.FlatMapTuple(_host_requests)),
+    shingled = (((per_host | "HostAsks" >> beam.FlatMapTuple(_host_requests, smallest)),
                  (glob | "GlobalAsks" >> beam.FlatMap(_global_requests)))
                 | "Asks" >> beam.Flatten()
                 | "AsksByFile" >> beam.GroupByKey()
-                | "SampleShingles" >> beam.ParDo(SampleShinglesFn(files, cfg.ngram)).with_outputs(GLOBAL, main="host"))
+                | "SampleShingles" >> beam.ParDo(SampleShinglesFn(files, work, cfg.ngram)).with_outputs(
+                    GLOBAL, STORES, main="host"))
     host = (shingled.host
             | "ByHost" >> beam.GroupByKey()
-            | "HostCommon" >> beam.FlatMap(_host_common, cfg).with_outputs("check", main="index"))
+            | "HostCommon" >> beam.ParDo(HostCommonFn(cfg), stores=beam.pvalue.AsDict(shingled[STORES]))
+            .with_outputs("check", main="index"))
     glob_common = (shingled[GLOBAL]
                    | "GlobalPages" >> beam.combiners.ToList()
                    | "GlobalCommon" >> beam.Map(_global_common, cfg))
@@ -569,9 +592,9 @@ class SignFileFn(beam.DoFn):
     The texts are read again from the file and signed ``batch`` at a time with
     curate.dedup.minhash.signatures and curate.dedup.core.content_signatures,
     which leaves out the common shingles (side inputs: {host: its common
-    shingles}, the corpus's). A band key is (slot, 64-bit key): slots below the
-    Jaccard index's band count are its bands, the rest the containment index's;
-    its partition is the key modulo ``parts``."""
+    shingles}, the corpus's). A band key is (slot, curate.dedup.candidates.band_keys64):
+    slots below the Jaccard index's band count are its bands, the rest the
+    containment index's; its partition is the key modulo ``parts``."""
 
     def __init__(self, cfg: DedupConfig, files: list[str], work: str, parts: int, batch: int = 256):
         self.cfg, self.files, self.work, self.parts, self.batch = cfg, files, work, parts, batch
@@ -600,15 +623,12 @@ class SignFileFn(beam.DoFn):
 
         jb, jr = cfg.jaccard_index()
         slots, keys, where = [], [], []
-        for k in range(n):
-            if sizes[k]:
-                keys.append(band_keys(sigs[k], cfg, jb, jr))
-                slots.append(np.arange(jb, dtype=np.uint16))
-                where.append(np.full(jb, locs[k], np.uint64))
-            if csizes[k]:
-                keys.append(band_keys(csigs[k], cfg))
-                slots.append(np.arange(jb, jb + cfg.bands, dtype=np.uint16))
-                where.append(np.full(cfg.bands, locs[k], np.uint64))
+        for index_sigs, live, bands, r, first in ((sigs, sizes > 0, jb, jr, 0),
+                                                  (csigs, csizes > 0, cfg.bands, cfg.rows, jb)):
+            for b in range(bands):
+                keys.append(band_keys64(index_sigs[live], b, r))
+                slots.append(np.full(int(live.sum()), first + b, np.uint16))
+                where.append(locs[live])
         if keys:
             keys_, slots_, where_ = np.concatenate(keys), np.concatenate(slots), np.concatenate(where)
             part = keys_ % np.uint64(self.parts)
@@ -772,7 +792,7 @@ def Candidates(nodes, cfg: DedupConfig, scope: str, files: list[str], work: str,
     (distinct kept candidates only the containment rule could join), and the hosts' common
     shingles (``common``, for the checks): the two LSH indexes of curate.dedup.candidates,
     then each page's ``max_candidates`` best (a combiner per page, so bounded)."""
-    common, check, glob = nodes | "Common" >> CommonShingles(cfg, files)
+    common, check, glob = nodes | "Common" >> CommonShingles(cfg, files, work)
     signed = (nodes
               | "SignEntry" >> beam.MapTuple(_sign_entry)
               | "ByFile" >> beam.GroupByKey()
@@ -807,10 +827,6 @@ def Candidates(nodes, cfg: DedupConfig, scope: str, files: list[str], work: str,
 
 
 # --------------------------------------------------------------------------- near pairs: verification
-
-# template counts are kept in this many row stores, a host's in the one its key picks
-HOST_PARTS = 16
-
 
 def _check_ends(check: Check):
     return [(check.loc_a, (node_id(check.a), check.host_a)), (check.loc_b, (node_id(check.b), check.host_b))]
@@ -859,31 +875,44 @@ def _content_key(page: tuple) -> int:
 
 
 class HostCountsFn(beam.DoFn):
-    """(host, its template pages) -> (partition, (host, shingle_counts of the pages))."""
+    """(host, its template pages) -> (host, the row store holding its shingle_counts as
+    [shingles, counts]). A bundle's hosts go to one store, a new one every ``flush``
+    numbers, so that the counts of every site never sit in one group or one shuffle."""
+
+    def __init__(self, work: str, flush: int = 1 << 24):
+        self.work, self.flush = work, flush
+
+    def start_bundle(self):
+        self._hosts: list[int] = []
+        self._rows: list[np.ndarray] = []
+        self._size = 0
 
     def process(self, element, stores):
         host, pages = element
         vals, counts = shingle_counts([_page_shingles(stores, loc)[0] for _, loc in pages])
-        yield host % HOST_PARTS, (host, vals, counts)
+        self._hosts.append(host)
+        self._rows.append(np.concatenate((vals, counts.astype(np.uint32))))
+        self._size += 2 * len(vals)
+        if self._size >= self.flush:
+            yield from self._put()
 
+    def finish_bundle(self):
+        for out in self._put():
+            yield GlobalWindows.windowed_value(out)
 
-class HostStoreFn(beam.DoFn):
-    """(partition, its hosts' counts) -> (partition, a row store of [shingles, counts] per host)."""
-
-    def __init__(self, work: str):
-        self.work = work
-
-    def process(self, element):
-        part, hosts = element
-        hosts = list(hosts)
-        store = spill.unique_path(join(self.work, "templates"), f"h{part:03d}", "rows")
-        spill.put_rows(store, [host for host, _, _ in hosts],
-                       [np.concatenate((vals, counts.astype(np.uint32))) for _, vals, counts in hosts])
-        yield part, store
+    def _put(self):
+        hosts, rows = self._hosts, self._rows
+        self._hosts, self._rows, self._size = [], [], 0
+        if not hosts:
+            return
+        store = spill.unique_path(join(self.work, "templates"), f"h{hosts[0] % 100000:05d}", "rows")
+        spill.put_rows(store, hosts, rows)
+        for host in hosts:
+            yield host, store
 
 
 def _host_counts(stores: dict, host: int) -> tuple[np.ndarray, np.ndarray] | None:
-    path = stores.get(host % HOST_PARTS)
+    path = stores.get(host)
     row = spill.get_row(path, host) if path else None
     if row is None:
         return None
@@ -942,10 +971,7 @@ def Verification(checks, cfg: DedupConfig, common, files: list[str], work: str):
             cfg.template_pages, key=_content_key)
     else:
         host_pages = host_pages | "ByHost" >> beam.GroupByKey()
-    templates = (host_pages
-                 | "HostCounts" >> beam.ParDo(HostCountsFn(), stores=stores)
-                 | "ByPart" >> beam.GroupByKey()
-                 | "HostStores" >> beam.ParDo(HostStoreFn(work)))
+    templates = host_pages | "HostCounts" >> beam.ParDo(HostCountsFn(work), stores=stores)
     # materialised first: fused into the step that makes the checks, the check would wait
     # on side inputs computed downstream of that same step
     return (checks

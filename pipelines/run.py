@@ -205,10 +205,10 @@ def _py(*module_and_args: str) -> list[str]:
 def runner_args(args, one_process: bool = False) -> list[str]:
     """The runner options every Beam stage gets, as on the filter job's command line.
 
-    ``one_process``: on the DirectRunner, one worker whatever ``--workers`` says. The
-    dedup job's joins move each checked pair's shingles; Beam 2.77's DirectRunner with
-    several processes dropped elements of such shuffles (README, dedup: known issue),
-    and one process was as fast on the 100k scale corpus.
+    ``one_process``: on the DirectRunner, one worker whatever ``--workers`` says. Beam
+    2.77's DirectRunner with several processes dropped elements of shuffles of several
+    hundred MB (README, dedup: known issue); the dedup job's are smaller now, but one
+    process was as fast on the 100k scale corpus.
 
     >>> from argparse import Namespace
     >>> a = Namespace(runner="DirectRunner", workers=4, project=None, region=None, temp=None, job_endpoint=None)

@@ -133,23 +133,6 @@ def signature(text: str, cfg: DedupConfig) -> tuple[np.ndarray, int]:
     return sigs[0], int(sizes[0])
 
 
-def band_keys(sig: np.ndarray, cfg: DedupConfig, bands: int | None = None, rows: int | None = None) -> np.ndarray:
-    """64-bit key of each band of one signature, (bands,) uint64 (``cfg.bands`` x ``cfg.rows``
-    unless given).
-
-    The band index is part of the hash so equal values in different bands never
-    collide; the same function keys Beam's GroupByKey, so both paths see the
-    same buckets.
-    """
-    bands = cfg.bands if bands is None else bands
-    r = cfg.rows if rows is None else rows
-    raw = np.ascontiguousarray(sig[: bands * r], dtype="<u4").tobytes()
-    out = np.empty(bands, dtype=np.uint64)
-    for b in range(bands):
-        out[b] = xxhash.xxh3_64_intdigest(raw[b * r * 4:(b + 1) * r * 4], seed=b)
-    return out
-
-
 def s_curve(s: float, bands: int, rows: int) -> float:
     """Probability that a pair with Jaccard ``s`` shares at least one band.
 

@@ -492,6 +492,21 @@ def test_beam_row_store_reads_each_row_by_key(tmp_path):
 
 
 @pytest.mark.beam
+def test_beam_job_reads_a_file_again_row_by_row_and_refuses_a_changed_one(tmp_path):
+    from pipelines.dedup import reread
+
+    path = tmp_path / "in.jsonl"
+    write_documents(path, [Document(id=f"d{k}", text=f"text {k}") for k in range(5)])
+    # a bad line is skipped on every read alike: rows are counted over the documents read
+    path.write_text(path.read_text().replace('{"id": "d2"', 'not json\n{"id": "d2"', 1))
+    assert [(row, d.id) for row, d in reread(str(path), {1: "d1", 3: "d3"})] == [(1, "d1"), (3, "d3")]
+    with pytest.raises(RuntimeError, match="changed while the job ran"):
+        list(reread(str(path), {1: "d1", 2: "x"}))
+    with pytest.raises(RuntimeError, match="not found when read again"):
+        list(reread(str(path), {9: "d9"}))
+
+
+@pytest.mark.beam
 def test_beam_put_is_atomic_and_overwrites(tmp_path):
     from pipelines.fileio import get, put
 
