@@ -389,9 +389,17 @@ class _BestOf(beam.CombineFn):
         return acc
 
 
+def _value(joined: Joined, what: str):
+    """The table's value for a join that always has one; a missing one was lost in a shuffle."""
+    if joined.value is None:
+        raise RuntimeError(f"{what} of {joined.key!r} missing from its join: the runner lost shuffle elements "
+                           f"(README, dedup: known issue); with the DirectRunner, run --workers 1")
+    return joined.value
+
+
 def _url_routes(joined: Joined):
     """A ref joined with its URL's winner -> (loc, (id, winner id)), and the winner on ``WINNERS``."""
-    ref, winner = joined.item, joined.value.id
+    ref, winner = joined.item, _value(joined, "the newest capture").id
     yield ref.loc, (ref.id, winner)
     if ref.id == winner:   # without what only this stage reads: a million of them wait in the next shuffle
         yield beam.pvalue.TaggedOutput(WINNERS, ref._replace(url=None, created=None))
@@ -424,7 +432,7 @@ def _text_node(ref: Ref, scope: str) -> tuple[tuple[str, str], tuple]:
 
 def _exact_routes(joined: Joined):
     """A ref joined with its text's best node -> (id, leader id), and (node, ref) on ``LEADERS``."""
-    ref, leader = joined.item, joined.value
+    ref, leader = joined.item, _value(joined, "the exact leader")
     node = document_node(ref)
     leader_id = leader[-1]  # a rank key ends with the document id
     yield ref.id, leader_id

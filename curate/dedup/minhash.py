@@ -1,4 +1,4 @@
-"""MinHash signatures, LSH band keys, the s-curve, and pair verification.
+"""MinHash signatures, the LSH s-curve, and pair verification.
 
 Signatures are datasketch 2.0 MinHash signatures (scheme ``affine32``,
 pinned in pyproject.toml because 1.x signatures are not comparable) of our own
@@ -31,7 +31,6 @@ from __future__ import annotations
 from typing import Iterable
 
 import numpy as np
-import xxhash
 from datasketch import MinHash
 
 from curate.core.words import shingle_batch, word_tokens
