@@ -208,8 +208,8 @@ def runner_args(args, one_process: bool = False) -> list[str]:
     ``one_process``: on the DirectRunner, one worker whatever ``--workers`` says. Beam
     2.77's DirectRunner with several processes dropped elements of shuffles of several
     hundred MB (README, dedup: known issue). The dedup job's are small now, and two
-    workers were faster on the 100k scale corpus (119 s against 176 s), but held 3.0 GB
-    against 1.1 GB; one process keeps memory and that risk low.
+    workers were faster on the 100k scale corpus (119 s against 168 s), but held 3.0 GB
+    against 1.2 GB; one process keeps memory and that risk low.
 
     >>> from argparse import Namespace
     >>> a = Namespace(runner="DirectRunner", workers=4, project=None, region=None, temp=None, job_endpoint=None)
