@@ -27,7 +27,7 @@ import sys
 import tempfile
 import zlib
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -111,14 +111,22 @@ class ReadDocsFn(beam.DoFn):
         self.job = job
 
     def process(self, path: str):
-        errors: list = []
-        try:
-            with local_copy(path) as local:
-                yield from read_documents(local, errors=errors)
-        except (DocumentFormatError, OSError) as exc:
-            metric(f"{self.job}:files_failed")
-            say_error(f"pipelines.{self.job}", exc)
-        metric(f"{self.job}:input_errors", len(errors))
+        yield from read_counted(path, self.job)
+
+
+def read_counted(path: str, job: str) -> Iterator[Document]:
+    """The documents of one file (local or any Beam filesystem), with ReadDocsFn's rules:
+    bad lines counted (``<job>:input_errors``) and skipped, an unreadable file counted
+    (``<job>:files_failed``) and named on stderr, its readable part kept."""
+    errors: list = []
+    try:
+        with local_copy(path) as local:
+            yield from read_documents(local, errors=errors)
+    except (DocumentFormatError, OSError) as exc:
+        metric(f"{job}:files_failed")
+        say_error(f"pipelines.{job}", exc)
+    finally:
+        metric(f"{job}:input_errors", len(errors))
 
 
 # --------------------------------------------------------------------------- documents out

@@ -83,7 +83,8 @@ from apache_beam.transforms.window import GlobalWindows
 
 from curate.core.document import Document, DocumentFormatError, DocumentWriter, read_documents
 from curate.core.words import shingle_hashes, shingle_positions
-from curate.dedup.candidates import band_keys64, global_common, host_common, pair_scores, sample_key
+from curate.dedup.candidates import (band_keys64, global_common, host_commons, pair_scores, sample_key,
+                                     sample_min_pages)
 from curate.dedup.cluster import large_star, rank_key, representatives, small_star
 from curate.dedup.config import RULE_OPTIONS, DedupConfig, add_dedup_arguments, config_from_args
 from curate.dedup.core import (annotate_duplicate, content_signatures, duplicate_reason, newer, size_bin,
@@ -93,7 +94,7 @@ from curate.dedup.rules import copy_containment, is_duplicate, needs_exact
 from curate.dedup.templates import host_key, set_key, shingle_counts, site_counts, with_common
 from pipelines import spill
 from pipelines.common import (add_runner_args, counter_totals, job_lock, job_parser, make_pipeline, metric,
-                              run_main, say_error, say_lost, shard_name)
+                              read_counted, run_main, say_error, say_lost, shard_name)
 from pipelines.fileio import expand, get, join, local_copy, put, put_json
 
 # --------------------------------------------------------------------------- elements
@@ -296,20 +297,15 @@ class ReadRefsFn(beam.DoFn):
 
     def process(self, element):
         index, path = element
-        errors: list = []
-        try:
-            with local_copy(path) as local:
-                for row, doc in enumerate(read_documents(local, errors=errors)):
-                    if row > ROW_MASK:
-                        raise DocumentFormatError(f"{path}: more than {ROW_MASK} documents; split the file")
-                    if self.count:
-                        metric(DOCS_IN)
-                    yield Ref(index << ROW_BITS | row, doc.id, doc.url, doc.created, doc.source,
-                              doc.metadata.get("quality"), text_key(doc.text), host_key(doc.url))
-        except (DocumentFormatError, OSError) as exc:
-            metric("dedup:files_failed")
-            say_error("pipelines.dedup", exc)
-        metric("dedup:input_errors", len(errors))
+        for row, doc in enumerate(read_counted(path, "dedup")):
+            if row > ROW_MASK:   # a place must fit its 32 bits: the rest of the file is not read
+                metric("dedup:files_failed")
+                say_error("pipelines.dedup", f"{path}: more than {ROW_MASK} documents; split the file")
+                return
+            if self.count:
+                metric(DOCS_IN)
+            yield Ref(index << ROW_BITS | row, doc.id, doc.url, doc.created, doc.source,
+                      doc.metadata.get("quality"), text_key(doc.text), host_key(doc.url))
 
 
 def reread(path: str, rows: dict[int, str]) -> Iterator[tuple[int, Document]]:
@@ -533,15 +529,12 @@ class HostCommonFn(beam.DoFn):
         self.cfg = cfg
 
     def process(self, element, stores):
-        cfg = self.cfg
         host, pages = element
-        arrs = [spill.get_row(stores[file_of(loc)], loc) for *_, loc in sorted(pages)]
-        c = host_common(arrs, cfg)
+        c, t = host_commons([spill.get_row(stores[file_of(loc)], loc) for *_, loc in sorted(pages)], self.cfg)
         if len(c):
             yield host, c
-        c = host_common(arrs, cfg, cfg.check_common_docs, cfg.small_host_pages)
-        if len(c):
-            yield beam.pvalue.TaggedOutput("check", (host, c))
+        if len(t):
+            yield beam.pvalue.TaggedOutput("check", (host, t))
 
 
 def _global_common(pages, cfg: DedupConfig):
@@ -555,7 +548,6 @@ def CommonShingles(nodes, cfg: DedupConfig, files: list[str], work: str):
     per host its ``common_pages`` pages whose id hashes lowest, globally the ``global_pages``
     lowest, each picked by a bounded combiner (the same pages as curate.dedup.candidates.sample_rows),
     then shingled from their files."""
-    smallest = max(min(cfg.common_docs, cfg.check_common_docs, cfg.small_host_pages or cfg.check_common_docs), 1)
     entries = nodes | "SampleEntry" >> beam.MapTuple(_sample_entry)
     per_host = (entries
                 | "WithHost" >> beam.Filter(_has_host_key)
@@ -564,7 +556,7 @@ def CommonShingles(nodes, cfg: DedupConfig, files: list[str], work: str):
     glob = (entries
             | "Unkeyed" >> beam.Map(_unkeyed)
             | "GlobalSample" >> beam.combiners.Top.Smallest(max(cfg.global_pages, 0), key=_sample_order))
-    shingled = (((per_host | "HostAsks" >> beam.FlatMapTuple(_host_requests, smallest)),
+    shingled = (((per_host | "HostAsks" >> beam.FlatMapTuple(_host_requests, sample_min_pages(cfg))),
                  (glob | "GlobalAsks" >> beam.FlatMap(_global_requests)))
                 | "Asks" >> beam.Flatten()
                 | "AsksByFile" >> beam.GroupByKey()
@@ -840,11 +832,6 @@ def _check_ends(check: Check):
     return [(check.loc_a, (node_id(check.a), check.host_a)), (check.loc_b, (node_id(check.b), check.host_b))]
 
 
-def _checked_by_file(element):
-    loc, item = element
-    return _by_file(loc, item)
-
-
 @beam.typehints.with_output_types(Any)  # tagged outputs beside the main one: no inferred type
 class ShingleFileFn(beam.DoFn):
     """(file, its checked pages) -> on ``STORES`` (file, its row store of [shingles, where each
@@ -969,7 +956,7 @@ def Verification(checks, cfg: DedupConfig, common, files: list[str], work: str):
     shingled = (checks
                 | "CheckedPages" >> beam.FlatMap(_check_ends)
                 | "DistinctPages" >> beam.Distinct()
-                | "PagesByFile" >> beam.Map(_checked_by_file)
+                | "PagesByFile" >> beam.MapTuple(_by_file)
                 | "ByFile" >> beam.GroupByKey()
                 | "Shingle" >> beam.ParDo(ShingleFileFn(files, work, cfg.ngram)).with_outputs(STORES, main="hosts"))
     stores = beam.pvalue.AsDict(shingled[STORES])

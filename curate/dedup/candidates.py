@@ -46,6 +46,15 @@ def sample_key(doc_id: str) -> int:
     return xxhash.xxh3_64_intdigest(doc_id.encode("utf-8", "surrogatepass"))
 
 
+def sample_min_pages(cfg: DedupConfig) -> int:
+    """The fewest pages a host needs for a sample: fewer can have no common shingles (:func:`host_commons`).
+
+    >>> sample_min_pages(DedupConfig()), sample_min_pages(DedupConfig(small_host_pages=0))
+    (3, 4)
+    """
+    return max(min(cfg.common_docs, cfg.check_common_docs, cfg.small_host_pages or cfg.check_common_docs), 1)
+
+
 def sample_rows(keys: np.ndarray, hosts: np.ndarray, cfg: DedupConfig) -> tuple[np.ndarray, np.ndarray]:
     """(rows in some host's sample, rows in the global sample) for rows with ``keys`` and ``hosts``.
 
@@ -69,8 +78,7 @@ def sample_rows(keys: np.ndarray, hosts: np.ndarray, cfg: DedupConfig) -> tuple[
     first = np.flatnonzero(start)
     size = np.diff(np.r_[first, n])
     pos = np.arange(n) - np.repeat(first, size)              # rank within the host
-    smallest = min(cfg.common_docs, cfg.check_common_docs, cfg.small_host_pages or cfg.check_common_docs)
-    big = np.repeat(size >= max(smallest, 1), size)
+    big = np.repeat(size >= sample_min_pages(cfg), size)
     take = (h != 0) & big & (pos < cfg.common_pages if cfg.common_pages > 0 else True)
     host_rows = np.sort(order[take])
     glob = np.lexsort((np.arange(n), keys))[:cfg.global_pages] if cfg.global_pages > 0 else np.empty(0, np.int64)
@@ -105,6 +113,13 @@ def host_common(arrs: list, cfg: DedupConfig, min_docs: int | None = None, small
     if 0 < small <= len(arrs) < min_docs:
         min_docs = len(arrs)
     return _common(arrs, min_docs, cfg.common_share)
+
+
+def host_commons(arrs: list, cfg: DedupConfig) -> tuple[np.ndarray, np.ndarray]:
+    """A host's (common shingles for the containment index, its template for the checks) from
+    its sample pages' shingle sets: :func:`host_common` at ``common_docs``, and at
+    ``check_common_docs`` with ``small_host_pages``. Both dedup paths call this."""
+    return host_common(arrs, cfg), host_common(arrs, cfg, cfg.check_common_docs, cfg.small_host_pages)
 
 
 def global_common(arrs: list, cfg: DedupConfig) -> np.ndarray:

@@ -64,7 +64,7 @@ import xxhash
 from curate.core.counters import Counters
 from curate.core.document import Document, DocumentWriter, read_documents
 from curate.core.words import shingle_batch, shingle_positions, word_tokens
-from curate.dedup.candidates import (band_pairs, cap_pairs, global_common, host_common, pair_scores, sample_key,
+from curate.dedup.candidates import (band_pairs, cap_pairs, global_common, host_commons, pair_scores, sample_key,
                                      sample_rows, unique_sorted)
 from curate.dedup.cluster import quality_of, representatives
 from curate.dedup.config import DedupConfig
@@ -562,13 +562,11 @@ def common_shingles(node_texts: Iterator[tuple[int, str]], hosts: np.ndarray, in
                 glob.append(arr)
     common, check = {}, {}
     for host in list(by_host):
-        arrs = by_host.pop(host)
-        c = host_common(arrs, cfg)
+        c, t = host_commons(by_host.pop(host), cfg)
         if len(c):
             common[host] = c
-        c = host_common(arrs, cfg, cfg.check_common_docs, cfg.small_host_pages)
-        if len(c):
-            check[host] = c
+        if len(t):
+            check[host] = t
     return common, check, global_common(glob, cfg)
 
 

@@ -467,8 +467,8 @@ def test_beam_signatures_read_again_from_the_file_equal_one_by_one_and_their_ban
         row = spill.get_row(stores[0][1], loc)
         assert (int(row[0]), row[2:2 + cfg.num_perm].tolist()) == (size, sig.tolist()) and light.size == size
     assert spill.get_row(stores[0][1], 3 << ROW_BITS | 1) is None   # not a node: not signed
-    # two equal texts (d0 and d16 = PROSE + " 8 " ...: no; d2 is "" and has no keys): the same
-    # page twice would share every band; here buckets come only from shared keys
+    # the partitions' buckets of two or more pages hold only this file's pages, and every
+    # banded page has its 9 Jaccard and 64 containment keys (d2, empty, has none)
     shared = list(BucketsFn(cfg.jaccard_index()[0]).process((0, [path for _, path in bands])))
     assert all(loc >> ROW_BITS == 3 for loc, _ in shared)
     keys = sum(len(spill.get_block(path)["key"]) for _, path in bands)
