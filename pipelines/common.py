@@ -45,6 +45,7 @@ from curate.core.document import (
 from curate.core.fields import SettingsError
 from curate.core.files import OutputError, output_lock
 from curate.ingest.sources import SourceError
+from pipelines import direct_fix
 from pipelines.fileio import local_copy, put
 
 NAMESPACE = "curate"
@@ -222,7 +223,14 @@ def pipeline_options(args, beam_args: list[str]) -> PipelineOptions:
 def make_pipeline(args, beam_args: list[str], test_pipeline: beam.Pipeline | None = None) -> beam.Pipeline:
     """The pipeline a job runs on: ``test_pipeline`` when a test injects one, else one for
     the runner :func:`add_runner_args`' options name."""
-    return test_pipeline or beam.Pipeline(options=pipeline_options(args, beam_args))
+    if test_pipeline:
+        return test_pipeline
+    if args.runner in DIRECT_RUNNERS and args.workers > 1:
+        # worker processes: the runner's data plane drops chunks without the guard,
+        # and the processes keep what they free without the allocator settings
+        direct_fix.install()
+        direct_fix.release_memory()
+    return beam.Pipeline(options=pipeline_options(args, beam_args))
 
 
 # --------------------------------------------------------------------------- the command
