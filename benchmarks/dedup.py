@@ -556,7 +556,7 @@ def main(argv=None) -> int:
                          "see benchmarks/dedup_scale.py)")
     ap.add_argument("--paths", default="cli,beam", help="with --scale: which of cli,beam to run")
     ap.add_argument("--workers", type=int, default=1,
-                    help="with --scale: Beam DirectRunner workers (more than 1 can lose shuffled data: README, issue 18)")
+                    help="with --scale: Beam DirectRunner workers (processes; see pipelines.direct_fix)")
     ap.add_argument("--timeout", type=float, default=3600, help="with --scale: seconds per run")
     ap.add_argument("--workdir", help="with --scale: keep (and reuse) the corpus and outputs here")
     args = ap.parse_args(argv)

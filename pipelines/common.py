@@ -71,8 +71,9 @@ def counter_totals(result) -> dict[str, int] | None:
 
     A job compares counts taken on both sides of a shuffle with these (see
     ``pipelines.dedup``): Beam 2.77's DirectRunner in multi_processing mode was
-    seen to drop elements of shuffles of several hundred MB without an error,
-    so a job that moves that much checks that nothing went missing."""
+    seen to drop elements of shuffles of several hundred MB without an error (a
+    race that ``pipelines.direct_fix`` now guards), so a job that moves that much
+    checks that nothing went missing."""
     try:
         found = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]
     except (AttributeError, NotImplementedError, KeyError) as exc:

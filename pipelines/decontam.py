@@ -17,7 +17,7 @@ The job counts what enters and leaves each shuffle (benchmark n-gram hits
 before and after the per-n-gram sum, documents kept and written) and exits 1
 when they differ (:func:`_lost`): Beam 2.77's DirectRunner with several
 processes was seen to drop elements of large shuffles without an error
-(README, dedup known issue).
+(a race now guarded: pipelines.direct_fix).
 
 Pass 1 needs every document before pass 2 can start, as on one machine:
 "13-grams found in more than 10 training documents" is a corpus-wide count.

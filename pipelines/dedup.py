@@ -59,7 +59,7 @@ asking for more rounds, so that nothing takes its clusters as good.
 Every join counts its items in and out, and the documents read are counted
 against those written; the driver exits 1 when they differ (:func:`_lost`), as
 Beam 2.77's DirectRunner with several processes was seen to drop elements of
-large shuffles without an error (README, known issue).
+large shuffles without an error (a race now guarded: pipelines.direct_fix).
 
 Nodes are rank keys (``curate.dedup.cluster.rank_key``: reference flag,
 -quality, id), so ordering nodes orders documents as on one machine.
@@ -389,7 +389,7 @@ def _value(joined: Joined, what: str):
     """The table's value for a join that always has one; a missing one was lost in a shuffle."""
     if joined.value is None:
         raise RuntimeError(f"{what} of {joined.key!r} missing from its join: the runner lost shuffle elements "
-                           f"(README, dedup: known issue); with the DirectRunner, run --workers 1")
+                           f"(see pipelines.direct_fix); with the DirectRunner, run --workers 1")
     return joined.value
 
 
@@ -1316,10 +1316,10 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
 def _lost(counters: dict | None, written: int) -> dict | None:
     """How many join items and documents went missing between the counts taken before
     and after the shuffles (0 and 0 on a sound run); None when the runner reports no
-    counters. Beam 2.77's DirectRunner in multi_processing mode dropped a share of the
-    elements of shuffles of several hundred MB, with no error, in about half the runs
-    (``benchmarks/beam_shuffle_loss.py``); at 100k crawl-shaped pages this job's
-    verification joins are that large. Counting costs one counter increment per item."""
+    counters. Beam 2.77's DirectRunner in multi_processing mode dropped chunks of a
+    stage's input, with no error, in about half the runs of large joins
+    (``pipelines.direct_fix`` guards that race; ``benchmarks/beam_shuffle_loss.py``).
+    The counts stay as the net for any other loss: one counter increment per item."""
     if counters is None:
         return None
     return {"join_items": counters.get(JOIN_IN, 0) - counters.get(JOIN_OUT, 0),

@@ -216,7 +216,7 @@ class WritePerInputFn(beam.DoFn):
         put(output_path(self.out, "rejected", key), dumps_jsonl(rejected))
         # kept documents are counted before the shuffle and received after it. Beam 2.77's
         # DirectRunner with several processes was seen to drop elements of large shuffles
-        # without an error (README: dedup, known issue); an input that lost any is marked
+        # without an error (guarded now: pipelines.direct_fix); an input that lost any is marked
         # incomplete, so the run fails and a rerun redoes it.
         lost = stats.get("kept", 0) - len(docs)
         if lost:

@@ -508,7 +508,8 @@ def test_beam_job_reads_a_file_again_row_by_row_and_refuses_a_changed_one(tmp_pa
 
 @pytest.mark.beam
 def test_beam_join_that_lost_its_value_in_a_shuffle_stops_the_job_saying_so():
-    # two DirectRunner processes lost the leader side of this join at 1M pages (README, known issue)
+    # two DirectRunner processes lost the leader side of this join at 1M pages, before
+    # pipelines.direct_fix guarded the race; the check stays for any other loss
     from pipelines.dedup import Joined, Ref, _exact_routes, _url_routes
 
     ref = Ref(0, "d0", "http://a/", "2020", "cc", None, "k", 1)
