@@ -197,6 +197,12 @@ def add_runner_args(ap: argparse.ArgumentParser, workers: int | None = None) -> 
     run.add_argument("--job-endpoint", help="PortableRunner: job service (host:port), e.g. a Flink/Spark job server")
 
 
+def starts_worker_processes(args) -> bool:
+    """Whether the runner the arguments name is the DirectRunner with worker processes
+    (its multi_processing mode), the case :mod:`pipelines.direct_fix` is for."""
+    return args.runner in DIRECT_RUNNERS and args.workers > 1
+
+
 def pipeline_options(args, beam_args: list[str]) -> PipelineOptions:
     """PipelineOptions for the runner the arguments name, plus Beam's own flags.
 
@@ -205,11 +211,10 @@ def pipeline_options(args, beam_args: list[str]) -> PipelineOptions:
     2
     """
     opts = ["--runner", args.runner]
-    if args.runner in DIRECT_RUNNERS:
-        if args.workers > 1:
-            opts += [f"--direct_num_workers={args.workers}", "--direct_running_mode=multi_processing"]
-        else:
-            opts += ["--direct_running_mode=in_memory"]
+    if starts_worker_processes(args):
+        opts += [f"--direct_num_workers={args.workers}", "--direct_running_mode=multi_processing"]
+    elif args.runner in DIRECT_RUNNERS:
+        opts += ["--direct_running_mode=in_memory"]
     elif args.runner == "DataflowRunner":
         for flag, value in (("--project", args.project), ("--region", args.region), ("--temp_location", args.temp)):
             if value:
@@ -226,7 +231,7 @@ def make_pipeline(args, beam_args: list[str], test_pipeline: beam.Pipeline | Non
     the runner :func:`add_runner_args`' options name."""
     if test_pipeline:
         return test_pipeline
-    if args.runner in DIRECT_RUNNERS and args.workers > 1:
+    if starts_worker_processes(args):
         # worker processes: the runner's data plane drops chunks without the guard,
         # and the processes keep what they free without the allocator settings
         direct_fix.install()
